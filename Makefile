@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Everything they
+# need (apt packages, dockerd, images, the venv) is installed idempotently.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_FORCE_COLOR := 0
+IMAGES := gpu-node probe
+SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+.PHONY: demo test venv host images lint unit molecule sanity
+
+demo: images
+	ansible-playbook testbed/node.yml
+	ansible-playbook site.yml -i inventories/local
+
+test: lint unit molecule
+
+venv:
+	@testbed/ensure-venv.sh $(VENV)
+
+host:
+	@testbed/ensure-host.sh
+
+images: venv host
+	@$(BIN)/python testbed/images.py build $(IMAGES)
+
+lint: venv
+	ruff check .
+	ansible-lint --profile production
+	ansible-doc trtllm.deploy.gpu_facts > /dev/null
+
+unit: venv
+	pytest tests/unit
+
+molecule: images
+	@for s in $(SCENARIOS); do \
+	  start=$$(date +%s); molecule test -s $$s; \
+	  echo "[molecule] scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
+	done

@@ -1,0 +1,3 @@
+"""trtllm-deploy: Ansible automation for TensorRT-LLM engines served by Triton."""
+
+__version__ = "0.1.0"
