@@ -46,7 +46,7 @@ def parse_query_csv(text: str) -> list[dict]:
                 f"line {lineno} of nvidia-smi's answer has {len(cells)} fields, expected "
                 f"{len(QUERY_FIELDS)} ({','.join(QUERY_FIELDS)}): {line!r}"
             )
-        row = dict(zip(QUERY_FIELDS, cells))
+        row = dict(zip(QUERY_FIELDS, cells, strict=True))
         try:
             index = int(row["index"])
         except ValueError as err:

@@ -131,8 +131,9 @@ ansible_facts:
           sample: false
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import os
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.trtllm.deploy.plugins.module_utils.gpu import (
     QUERY_ARGS,
     XML_ARGS,
@@ -146,10 +147,13 @@ from ansible_collections.trtllm.deploy.plugins.module_utils.gpu import (
 
 def gather(module: AnsibleModule) -> dict:
     executable = module.params["executable"]
-    binary = module.get_bin_path(executable) if "/" not in executable else executable
+    if "/" in executable:
+        binary = executable if os.access(executable, os.X_OK) else None
+    else:
+        binary = module.get_bin_path(executable)
     if not binary:
         module.fail_json(
-            msg=f"{executable} was not found on PATH: the NVIDIA driver is not installed on this host "
+            msg=f"{executable} was not found (or is not executable): the NVIDIA driver is not installed on this host "
             "(install the driver package for the GPU, e.g. nvidia-driver-550, and reboot)."
         )
     rc, out, err = module.run_command([binary, *QUERY_ARGS])

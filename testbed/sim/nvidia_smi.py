@@ -209,7 +209,7 @@ def main(argv: list[str]) -> int:
         elif arg == "-qx":
             want_q = want_xml = True
         else:
-            sys.stdout.write(f"Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n\n")
+            sys.stdout.write("Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n\n")
             return 2
     if ids is not None:
         wanted = {i.strip() for i in ids.split(",")}
