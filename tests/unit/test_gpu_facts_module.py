@@ -6,11 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
+REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "testbed" / "sim" / "nvidia_smi.py"
 
 
