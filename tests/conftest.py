@@ -42,3 +42,29 @@ def smi(tmp_path):
         )
 
     return run
+
+
+@pytest.fixture
+def adhoc(tmp_path):
+    """Run one module on localhost through `ansible`: adhoc(module, args, check=, diff=, env=) -> (rc, result)."""
+    import json
+    import subprocess
+
+    def run(module: str, args: dict, check: bool = False, diff: bool = False, env: dict | None = None):
+        environment = dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+            ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"),
+            **(env or {}),
+        )
+        argv = [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
+                "-e", f"ansible_python_interpreter={sys.executable}", "-m", module, "-a", json.dumps(args)]
+        done = subprocess.run(argv + (["--check"] if check else []) + (["--diff"] if diff else []),
+                              capture_output=True, text=True, env=environment, cwd=REPO)
+        report = json.loads(done.stdout)
+        return done.returncode, report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+    return run

@@ -134,6 +134,7 @@ ansible_facts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.trtllm.deploy.plugins.module_utils.gpu import (
     QUERY_ARGS,
     XML_ARGS,

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from ansible_collections.trtllm.deploy.plugins.module_utils import gpu
 
 H100 = "nvidia-smi/h100-80gb-x1"

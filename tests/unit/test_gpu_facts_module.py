@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,28 +11,15 @@ REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "testbed" / "sim" / "nvidia_smi.py"
 
 
-def run_module(tmp_path, args: str, **config) -> tuple[int, dict]:
+def run_module(adhoc, tmp_path, args: str, **config) -> tuple[int, dict]:
     (tmp_path / "sim.json").write_text(json.dumps(config))
-    env = dict(
-        os.environ,
-        NVIDIA_SIM_CONFIG=str(tmp_path / "sim.json"),
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-    )
-    done = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}", "-m", "trtllm.deploy.gpu_facts", "-a", args],
-        capture_output=True, text=True, env=env, cwd=REPO,
-    )
-    report = json.loads(done.stdout)
-    return done.returncode, report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    executable = args.split("=", 1)[1]
+    return adhoc("trtllm.deploy.gpu_facts", {"executable": executable},
+                 env={"NVIDIA_SIM_CONFIG": str(tmp_path / "sim.json")})
 
 
-def test_eight_gpus_become_the_trtllm_gpus_fact(tmp_path):
-    rc, result = run_module(tmp_path, f"executable={STANDIN}", count=8, profile="a100-sxm4-80gb")
+def test_eight_gpus_become_the_trtllm_gpus_fact(adhoc, tmp_path):
+    rc, result = run_module(adhoc, tmp_path, f"executable={STANDIN}", count=8, profile="a100-sxm4-80gb")
     assert rc == 0, result
     facts = result["ansible_facts"]["trtllm_gpus"]
     assert result["changed"] is False
@@ -51,8 +35,8 @@ def test_eight_gpus_become_the_trtllm_gpus_fact(tmp_path):
     (f"executable={STANDIN}", {"driver": "absent"}, "the NVIDIA driver is not loaded"),
     (f"executable={STANDIN}", {"count": 0}, "the NVIDIA driver answers but lists no GPU"),
 ])
-def test_failures_say_what_to_fix(tmp_path, args, config, message):
-    rc, result = run_module(tmp_path, args, **config)
+def test_failures_say_what_to_fix(adhoc, tmp_path, args, config, message):
+    rc, result = run_module(adhoc, tmp_path, args, **config)
     assert rc != 0
     assert result["failed"] is True
     assert message in result["msg"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from ansible_collections.trtllm.deploy.plugins.module_utils import gpu
 
 H100 = "nvidia-smi/h100-80gb-x1"
