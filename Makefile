@@ -31,7 +31,7 @@ images: venv host
 lint: venv
 	ruff check .
 	ansible-lint --profile production
-	ansible-doc trtllm.deploy.gpu_facts > /dev/null
+	for m in $(basename $(notdir $(wildcard plugins/modules/*.py))); do ansible-doc trtllm.deploy.$$m > /dev/null; done
 
 unit: venv
 	pytest tests/unit

@@ -10,8 +10,9 @@ module: triton_model_config
 short_description: Render and patch a Triton config.pbtxt, validated against Triton's schema
 version_added: 0.1.0
 description:
-  - Fills C(${name}) placeholders the way tensorrtllm_backend's C(tools/fill_template.py) does, without
-    its traps (values may contain C(,) and C(:), and are escaped inside quoted strings).
+  - >-
+    Fills C(${name}) placeholders the way tensorrtllm_backend's C(tools/fill_template.py) does, without
+    its traps: values may contain commas and colons, and are escaped inside quoted strings.
   - Sets C(parameters) entries and scalar fields by dotted path, adding what is missing.
   - Validates the result against Triton's C(ModelConfig) message (from C(tritonclient)) before writing;
     a wrong type or an unknown field fails with its path and nothing is written.
@@ -118,7 +119,7 @@ path:
 config:
   description:
     - The resulting ModelConfig as a dict keyed by the proto's own snake_case field names;
-      C(parameters) maps each key to C({string_value: ...}). 64-bit integers are strings, as in
+      C(parameters) maps each key to a dict with its C(string_value). 64-bit integers are strings, as in
       protobuf's JSON mapping. Empty when the result could not be validated (O(strict=false)).
   returned: success
   type: dict
