@@ -11,7 +11,7 @@ export ANSIBLE_FORCE_COLOR := 0
 IMAGES := gpu-node probe
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: demo test venv host images lint unit molecule sanity
+.PHONY: demo test venv host images lint unit molecule
 
 demo: images
 	ansible-playbook testbed/node.yml
@@ -31,6 +31,7 @@ images: venv host
 lint: venv
 	ruff check .
 	ansible-lint --profile production
+	testbed/sanity.sh
 	for m in $(basename $(notdir $(wildcard plugins/modules/*.py))); do ansible-doc trtllm.deploy.$$m > /dev/null; done
 
 unit: venv

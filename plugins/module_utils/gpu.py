@@ -1,5 +1,5 @@
 # Copyright: trtllm-deploy contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parse what `nvidia-smi` prints into the facts the roles act on. No Ansible imports."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # Copyright: trtllm-deploy contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Edit Triton config.pbtxt files as text, validated against Triton's ModelConfig schema.
 
 Edits are splices into the original text, so lines and comments that are not touched

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: trtllm-deploy contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ description:
     answer, or no GPU is found.
   - Changes nothing on the host.
 author:
-  - trtllm-deploy contributors
+  - trtllm-deploy maintainers (@trtllm-deploy)
 options:
   executable:
     description:
@@ -34,10 +34,13 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   facts:
     support: full
+    description: Sets C(trtllm_gpus).
   idempotent:
     support: full
+    description: Read-only.
 extends_documentation_fragment: []
 notes:
   - MIG mode and the CUDA version come from the XML report; drivers too old to print them leave them null.

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: trtllm-deploy contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ description:
   - Edits are splices, so lines and comments that are not touched stay byte for byte.
   - Writes through a temporary file and an atomic rename; an unchanged result is not written.
 author:
-  - trtllm-deploy contributors
+  - trtllm-deploy maintainers (@trtllm-deploy)
 options:
   path:
     description:
@@ -72,10 +72,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    description: Computes the result and the diff without writing.
   diff_mode:
     support: full
+    description: Shows the file before and after.
   idempotent:
     support: full
+    description: Same inputs give the same bytes, and an unchanged file is not written.
 requirements:
   - tritonclient (its generated C(model_config_pb2); the grpc extra is not needed) and protobuf on the target
 notes:

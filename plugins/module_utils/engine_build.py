@@ -1,0 +1,192 @@
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What trtllm-build would be asked to do, whether it must run, and the stamp that says so.
+
+No Ansible imports. The module trtllm_build validates with validate(), builds the
+command with build_argv() and decides with needs_build().
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+STAMP = ".trtllm-deploy-build.json"
+DTYPES = ("float16", "bfloat16", "float32")
+CHUNKED_CONTEXT_FLAGS = [
+    "--context_fmha=enable",
+    "--use_paged_context_fmha=enable",
+    "--context_fmha_fp32_acc=enable",
+    "--multi_block_mode=enable",
+]
+
+
+class BuildInputError(Exception):
+    """The inputs cannot give a correct engine; the message says what to fix."""
+
+
+def _enable(value: bool) -> str:
+    return "enable" if value else "disable"
+
+
+# option -> (flag, how the value is written); the order is the workflow's command line.
+FLAG_TABLE = [
+    ("checkpoint_dir", "--checkpoint_dir", str),
+    ("gpt_attention_plugin", "--gpt_attention_plugin", str),
+    ("gemm_plugin", "--gemm_plugin", str),
+    ("remove_input_padding", "--remove_input_padding", _enable),
+    ("paged_kv_cache", "--paged_kv_cache", _enable),
+    ("tp_size", "--tp_size", str),
+    ("pp_size", "--pp_size", str),
+    ("max_batch_size", "--max_batch_size", str),
+    ("max_input_len", "--max_input_len", str),
+    ("max_output_len", "--max_output_len", str),
+    ("max_num_tokens", "--max_num_tokens", str),
+    ("opt_num_tokens", "--opt_num_tokens", str),
+    ("output_dir", "--output_dir", str),
+    ("workers", "--workers", str),
+]
+
+
+def build_argv(executable: str, options: dict, output_dir: str | None = None) -> list[str]:
+    """The command line; output_dir overrides options['output_dir'] (the temporary build dir)."""
+    values = dict(options, output_dir=output_dir or options["output_dir"])
+    argv = [executable]
+    for name, flag, render in FLAG_TABLE:
+        value = values.get(name)
+        if value is None or (name == "workers" and value == 1):
+            continue
+        argv.append(f"{flag}={render(value)}")
+    if values.get("chunked_context"):
+        argv += CHUNKED_CONTEXT_FLAGS
+    argv += list(values.get("extra_args") or [])
+    return argv
+
+
+def read_checkpoint(checkpoint_dir: str) -> dict:
+    path = os.path.join(checkpoint_dir, "config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except FileNotFoundError:
+        raise BuildInputError(
+            f"{path} does not exist: checkpoint_dir must hold a converted TensorRT-LLM checkpoint "
+            "(run convert_checkpoint.py first)"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise BuildInputError(f"{path} is not JSON: {err}") from None
+    mapping = config.get("mapping") or {}
+    tp, pp = int(mapping.get("tp_size", 1)), int(mapping.get("pp_size", 1))
+    world = int(mapping.get("world_size", tp * pp))
+    if world != tp * pp:
+        raise BuildInputError(f"{path}: mapping.world_size {world} is not tp_size {tp} x pp_size {pp}")
+    return {"config": config, "tp_size": tp, "pp_size": pp, "world_size": world, "dtype": config.get("dtype")}
+
+
+def validate(options: dict, checkpoint: dict) -> list[str]:
+    """Raise BuildInputError on inputs that cannot build a correct engine; return warnings."""
+    problems, warnings = [], []
+    world = checkpoint["world_size"]
+    missing = [f"rank{r}.safetensors" for r in range(world)
+               if not os.path.isfile(os.path.join(options["checkpoint_dir"], f"rank{r}.safetensors"))]
+    if missing:
+        problems.append(
+            f"checkpoint_dir {options['checkpoint_dir']} lacks {', '.join(missing)} (its config.json maps "
+            f"{world} rank(s)); trtllm-build would only warn and build an engine of random weights"
+        )
+    for name in ("tp_size", "pp_size"):
+        if options.get(name) is not None and int(options[name]) != checkpoint[name]:
+            problems.append(f"{name} {options[name]} does not match the checkpoint's {name} {checkpoint[name]}: "
+                            "convert the checkpoint again with that size")
+    dtype = options["dtype"]
+    if checkpoint["dtype"] and checkpoint["dtype"] != dtype:
+        problems.append(f"dtype {dtype} does not match the checkpoint's dtype {checkpoint['dtype']}")
+    for plugin in ("gpt_attention_plugin", "gemm_plugin"):
+        value = options.get(plugin)
+        if value not in (None, "disable", dtype):
+            problems.append(f"{plugin} {value} disagrees with dtype {dtype}: use {dtype} or disable")
+    batch, input_len, output_len = options["max_batch_size"], options["max_input_len"], options["max_output_len"]
+    for name in ("max_batch_size", "max_input_len", "max_output_len", "max_num_tokens", "opt_num_tokens", "workers"):
+        if options.get(name) is not None and int(options[name]) < 1:
+            problems.append(f"{name} must be at least 1, got {options[name]}")
+    max_tokens, opt_tokens = options.get("max_num_tokens"), options.get("opt_num_tokens")
+    if max_tokens is not None and options.get("remove_input_padding"):
+        if max_tokens < input_len and not options.get("chunked_context"):
+            problems.append(
+                f"max_num_tokens {max_tokens} is below max_input_len {input_len}: a full prompt cannot be "
+                "scheduled; raise max_num_tokens or enable chunked_context"
+            )
+        if max_tokens > batch * (input_len + output_len):
+            warnings.append(f"max_num_tokens {max_tokens} exceeds max_batch_size x (max_input_len + "
+                            f"max_output_len) = {batch * (input_len + output_len)}; the excess is never used")
+    if opt_tokens is not None and max_tokens is not None and opt_tokens > max_tokens:
+        problems.append(f"opt_num_tokens {opt_tokens} is above max_num_tokens {max_tokens}")
+    if problems:
+        raise BuildInputError("; ".join(problems))
+    return warnings
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_files(checkpoint_dir: str, world: int, known: dict | None = None) -> dict:
+    """name -> {size, mtime_ns, sha256}; a file whose size and mtime match `known` is not hashed again."""
+    known = known or {}
+    files = {}
+    for name in ["config.json"] + [f"rank{r}.safetensors" for r in range(world)]:
+        stat = os.stat(os.path.join(checkpoint_dir, name))
+        seen = known.get(name) or {}
+        if seen.get("size") == stat.st_size and seen.get("mtime_ns") == stat.st_mtime_ns and seen.get("sha256"):
+            digest = seen["sha256"]
+        else:
+            digest = _sha256(os.path.join(checkpoint_dir, name))
+        files[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+    return files
+
+
+def fingerprint(files: dict, argv: list[str], toolchain: str) -> str:
+    content = {
+        "checkpoint": {name: [f["size"], f["sha256"]] for name, f in sorted(files.items())},
+        "argv": argv,
+        "toolchain": toolchain,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def read_stamp(output_dir: str) -> dict:
+    try:
+        with open(os.path.join(output_dir, STAMP), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def engine_files_missing(output_dir: str, world: int) -> list[str]:
+    wanted = ["config.json"] + [f"rank{r}.engine" for r in range(world)]
+    return [name for name in wanted if not os.path.isfile(os.path.join(output_dir, name))]
+
+
+def needs_build(stamp: dict, new_fingerprint: str, missing: list[str], force: bool, argv: list[str],
+                files: dict, toolchain: str) -> str | None:
+    """Why a build is needed, or None when the engine in place matches its inputs."""
+    if force:
+        return "force is set"
+    if not stamp:
+        return "no engine built by this module is there"
+    if missing:
+        return f"the engine lacks {', '.join(missing)}"
+    if stamp.get("fingerprint") == new_fingerprint:
+        return None
+    if stamp.get("toolchain") != toolchain:
+        return f"the toolchain changed ({stamp.get('toolchain')} -> {toolchain})"
+    if stamp.get("argv") != argv:
+        return "the build options changed"
+    old = {n: f.get("sha256") for n, f in (stamp.get("checkpoint") or {}).items()}
+    changed = sorted(n for n, f in files.items() if old.get(n) != f["sha256"])
+    return f"the checkpoint changed ({', '.join(changed) or 'its file set'})"

@@ -1,0 +1,265 @@
+#!/usr/bin/python
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: trtllm_build
+short_description: Build a TensorRT-LLM engine with trtllm-build, only when its inputs changed
+version_added: 0.1.0
+description:
+  - Runs C(trtllm-build) with an argv list (no shell) made from the options, in the workflow's flag order.
+  - Validates before running; the real tool only warns on a missing rank file and builds random weights.
+  - Idempotent by fingerprint, a hash of the checkpoint files, the resolved command line and the
+    toolchain version, stored in C(.trtllm-deploy-build.json) in O(output_dir).
+  - Builds into a temporary sibling directory and renames it into place on success, so a killed
+    build never leaves a directory that looks complete.
+author:
+  - trtllm-deploy maintainers (@trtllm-deploy)
+options:
+  checkpoint_dir:
+    description: Converted TensorRT-LLM checkpoint (C(config.json) and C(rank<N>.safetensors)).
+    type: path
+    required: true
+  output_dir:
+    description: Engine directory to produce (C(config.json) and C(rank<N>.engine)).
+    type: path
+    required: true
+  dtype:
+    description: The checkpoint's dtype; plugins default to it.
+    type: str
+    choices: [float16, bfloat16, float32]
+    default: float16
+  gpt_attention_plugin:
+    description: C(--gpt_attention_plugin); defaults to O(dtype).
+    type: str
+  gemm_plugin:
+    description: C(--gemm_plugin); defaults to O(dtype).
+    type: str
+  remove_input_padding:
+    description: C(--remove_input_padding).
+    type: bool
+    default: true
+  paged_kv_cache:
+    description: C(--paged_kv_cache).
+    type: bool
+    default: true
+  tp_size:
+    description: C(--tp_size); must match the checkpoint's mapping.
+    type: int
+  pp_size:
+    description: C(--pp_size); must match the checkpoint's mapping.
+    type: int
+  max_batch_size:
+    description: C(--max_batch_size).
+    type: int
+    default: 256
+  max_input_len:
+    description: C(--max_input_len).
+    type: int
+    default: 2048
+  max_output_len:
+    description: C(--max_output_len).
+    type: int
+    default: 1024
+  max_num_tokens:
+    description: C(--max_num_tokens).
+    type: int
+  opt_num_tokens:
+    description: C(--opt_num_tokens).
+    type: int
+  chunked_context:
+    description:
+      - The workflow's chunked-prompt switch, C(--context_fmha=enable --use_paged_context_fmha=enable
+        --context_fmha_fp32_acc=enable --multi_block_mode=enable).
+    type: bool
+    default: false
+  workers:
+    description: C(--workers), ranks built in parallel.
+    type: int
+    default: 1
+  extra_args:
+    description: More arguments, appended as given.
+    type: list
+    elements: str
+    default: []
+  executable:
+    description: Name or path of trtllm-build.
+    type: str
+    default: trtllm-build
+  force:
+    description: Build even when the engine in place matches its inputs.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Says whether it would build and why, and builds nothing.
+  diff_mode:
+    support: none
+    description: Engines are binary.
+  idempotent:
+    support: full
+    description: A matching fingerprint and complete engine mean nothing runs.
+notes:
+  - The toolchain version is what C(<executable> --version) prints.
+"""
+
+EXAMPLES = r"""
+- name: Build the workflow's Llama-3-8B engine with chunked prompts
+  trtllm.deploy.trtllm_build:
+    checkpoint_dir: /models/trt/Meta-Llama-3-8B-Instruct-trt-ckpt
+    output_dir: /models/trt/Meta-Llama-3-8B-Instruct-trt-engine
+    dtype: float16
+    tp_size: 1
+    max_batch_size: 256
+    max_input_len: 2048
+    max_output_len: 1024
+    max_num_tokens: 1024
+    opt_num_tokens: 1024
+    chunked_context: true
+"""
+
+RETURN = r"""
+argv:
+  description: The command line (with the final output_dir).
+  returned: always
+  type: list
+  elements: str
+reason:
+  description: Why it built or would build; null when the engine in place matched.
+  returned: always
+  type: str
+  sample: the checkpoint changed (rank0.safetensors)
+fingerprint:
+  description: Hash of checkpoint, command line and toolchain.
+  returned: success
+  type: str
+config:
+  description: The engine's config.json (C(version), C(pretrained_config), C(build_config)).
+  returned: when an engine is in place
+  type: dict
+mapping:
+  description: The engine's tensor/pipeline parallel mapping.
+  returned: when an engine is in place
+  type: dict
+  sample: {world_size: 2, tp_size: 2, pp_size: 1}
+build_seconds:
+  description: How long the build took.
+  returned: when it built
+  type: float
+output_tail:
+  description: The last lines of trtllm-build's output.
+  returned: when it built or failed
+  type: str
+"""
+
+import json
+import os
+import shutil
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
+
+
+def engine_config(output_dir: str) -> dict:
+    try:
+        with open(os.path.join(output_dir, "config.json"), encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    mapping = (config.get("pretrained_config") or {}).get("mapping") or {}
+    return {"config": config, "mapping": mapping}
+
+
+def tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "checkpoint_dir": {"type": "path", "required": True},
+            "output_dir": {"type": "path", "required": True},
+            "dtype": {"type": "str", "choices": list(eb.DTYPES), "default": "float16"},
+            "gpt_attention_plugin": {"type": "str"},
+            "gemm_plugin": {"type": "str"},
+            "remove_input_padding": {"type": "bool", "default": True},
+            "paged_kv_cache": {"type": "bool", "default": True},
+            "tp_size": {"type": "int"},
+            "pp_size": {"type": "int"},
+            "max_batch_size": {"type": "int", "default": 256},
+            "max_input_len": {"type": "int", "default": 2048},
+            "max_output_len": {"type": "int", "default": 1024},
+            "max_num_tokens": {"type": "int", "no_log": False},
+            "opt_num_tokens": {"type": "int", "no_log": False},
+            "chunked_context": {"type": "bool", "default": False},
+            "workers": {"type": "int", "default": 1},
+            "extra_args": {"type": "list", "elements": "str", "default": []},
+            "executable": {"type": "str", "default": "trtllm-build"},
+            "force": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    options = dict(module.params)
+    for plugin in ("gpt_attention_plugin", "gemm_plugin"):
+        options[plugin] = options[plugin] or options["dtype"]
+    output_dir = os.path.normpath(options["output_dir"])
+
+    binary = options["executable"]
+    binary = binary if "/" in binary and os.access(binary, os.X_OK) else module.get_bin_path(binary)
+    if not binary:
+        module.fail_json(msg=f"{options['executable']} was not found (or is not executable): run this in the "
+                         "TensorRT-LLM container or set executable")
+    try:
+        checkpoint = eb.read_checkpoint(options["checkpoint_dir"])
+        for warning in eb.validate(options, checkpoint):
+            module.warn(warning)
+    except eb.BuildInputError as err:
+        module.fail_json(msg=str(err))
+
+    rc, version_out, _ = module.run_command([binary, "--version"])
+    toolchain = version_out.strip().splitlines()[-1] if rc == 0 and version_out.strip() else "unknown"
+    argv = eb.build_argv(binary, options)
+    stamp = eb.read_stamp(output_dir)
+    files = eb.checkpoint_files(options["checkpoint_dir"], checkpoint["world_size"], stamp.get("checkpoint"))
+    fingerprint = eb.fingerprint(files, argv, toolchain)
+    missing = eb.engine_files_missing(output_dir, checkpoint["world_size"])
+    reason = eb.needs_build(stamp, fingerprint, missing, options["force"], argv, files, toolchain)
+    result = {"argv": argv, "reason": reason, "fingerprint": fingerprint}
+    if reason is None or module.check_mode:
+        module.exit_json(changed=reason is not None, **result, **engine_config(output_dir))
+
+    parent, name = os.path.split(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    building = os.path.join(parent, f".{name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    started = time.monotonic()
+    rc, out, err = module.run_command(eb.build_argv(binary, options, output_dir=building))
+    seconds = round(time.monotonic() - started, 1)
+    output = tail(out + ("\n" + err if err else ""))
+    lacking = eb.engine_files_missing(building, checkpoint["world_size"]) if rc == 0 else []
+    if rc != 0 or lacking:
+        shutil.rmtree(building, ignore_errors=True)
+        why = f"exited with {rc}" if rc != 0 else f"did not write {', '.join(lacking)}"
+        module.fail_json(msg=f"trtllm-build {why}; nothing was changed in {output_dir}", rc=rc,
+                         output_tail=output, **result)
+    with open(os.path.join(building, eb.STAMP), "w", encoding="utf-8") as handle:
+        json.dump({"fingerprint": fingerprint, "argv": argv, "toolchain": toolchain, "checkpoint": files,
+                   "build_seconds": seconds, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                  handle, indent=2)
+    retired = os.path.join(parent, f".{name}.retired-{os.getpid()}")
+    if os.path.exists(output_dir):
+        os.rename(output_dir, retired)
+    os.rename(building, output_dir)
+    shutil.rmtree(retired, ignore_errors=True)
+    module.exit_json(changed=True, build_seconds=seconds, output_tail=output, **result,
+                     **engine_config(output_dir))
+
+
+if __name__ == "__main__":
+    main()

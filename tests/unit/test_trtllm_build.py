@@ -1,0 +1,147 @@
+"""trtllm_build: exact command lines, validation, and fingerprint idempotency through Ansible."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
+
+SEED = {
+    "checkpoint_dir": "/models/trt/Meta-Llama-3-8B-Instruct-trt-ckpt",
+    "output_dir": "/models/trt/Meta-Llama-3-8B-Instruct-trt-engine",
+    "dtype": "float16", "gpt_attention_plugin": "float16", "gemm_plugin": "float16",
+    "remove_input_padding": True, "paged_kv_cache": True, "tp_size": 1,
+    "max_batch_size": 256, "max_input_len": 2048, "max_output_len": 1024,
+    "max_num_tokens": 1024, "opt_num_tokens": 1024, "workers": 1, "extra_args": [],
+}
+SEED_ARGV = [
+    "trtllm-build",
+    "--checkpoint_dir=/models/trt/Meta-Llama-3-8B-Instruct-trt-ckpt",
+    "--gpt_attention_plugin=float16", "--gemm_plugin=float16",
+    "--remove_input_padding=enable", "--paged_kv_cache=enable", "--tp_size=1",
+    "--max_batch_size=256", "--max_input_len=2048", "--max_output_len=1024",
+    "--max_num_tokens=1024", "--opt_num_tokens=1024",
+    "--output_dir=/models/trt/Meta-Llama-3-8B-Instruct-trt-engine",
+]
+CHUNKED = ["--context_fmha=enable", "--use_paged_context_fmha=enable", "--context_fmha_fp32_acc=enable",
+           "--multi_block_mode=enable"]
+
+
+def test_the_workflows_command_line_without_chunked_prompt():
+    assert eb.build_argv("trtllm-build", dict(SEED, chunked_context=False)) == SEED_ARGV
+
+
+def test_the_workflows_command_line_with_chunked_prompt():
+    assert eb.build_argv("trtllm-build", dict(SEED, chunked_context=True)) == SEED_ARGV + CHUNKED
+
+
+def test_workers_and_extra_args_are_appended():
+    argv = eb.build_argv("trtllm-build", dict(SEED, workers=2, extra_args=["--strongly_typed"]))
+    assert argv[-2:] == ["--workers=2", "--strongly_typed"]
+
+
+def make_checkpoint(path, tp=1, dtype="float16", ranks=None):
+    path.mkdir(parents=True, exist_ok=True)
+    mapping = {"world_size": tp, "tp_size": tp, "pp_size": 1}
+    config = {"architecture": "LlamaForCausalLM", "dtype": dtype, "mapping": mapping}
+    (path / "config.json").write_text(json.dumps(config))
+    for r in range(tp if ranks is None else ranks):
+        (path / f"rank{r}.safetensors").write_bytes(b"weights-%d" % r)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"tp_size": 2}, "tp_size 2 does not match the checkpoint's tp_size 1"),
+    ({"dtype": "bfloat16", "gpt_attention_plugin": "bfloat16", "gemm_plugin": "bfloat16"},
+     "dtype bfloat16 does not match the checkpoint's dtype float16"),
+    ({"gemm_plugin": "bfloat16"}, "gemm_plugin bfloat16 disagrees with dtype float16"),
+    ({"chunked_context": False}, "max_num_tokens 1024 is below max_input_len 2048"),
+    ({"opt_num_tokens": 4096, "max_num_tokens": 2048}, "opt_num_tokens 4096 is above max_num_tokens 2048"),
+])
+def test_inputs_that_cannot_build_a_correct_engine(tmp_path, change, message):
+    ckpt = make_checkpoint(tmp_path / "ckpt")
+    options = {**SEED, "checkpoint_dir": str(ckpt), "chunked_context": True, **change}
+    with pytest.raises(eb.BuildInputError, match=message):
+        eb.validate(options, eb.read_checkpoint(str(ckpt)))
+
+
+def test_a_missing_rank_file_is_refused(tmp_path):
+    ckpt = make_checkpoint(tmp_path / "ckpt", tp=2, ranks=1)
+    with pytest.raises(eb.BuildInputError, match="lacks rank1.safetensors .* random weights"):
+        eb.validate(dict(SEED, checkpoint_dir=str(ckpt), tp_size=2, chunked_context=True),
+                    eb.read_checkpoint(str(ckpt)))
+
+
+FAKE_BUILD = r'''#!{python}
+import json, os, sys
+if sys.argv[1:] == ["--version"]:
+    print("0.9.0"); sys.exit(0)
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+with open(os.environ["FAKE_BUILD_LOG"], "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\n")
+out = args["output_dir"]
+os.makedirs(out, exist_ok=True)
+ckpt = json.load(open(os.path.join(args["checkpoint_dir"], "config.json")))
+world = ckpt["mapping"]["world_size"]
+if os.environ.get("FAKE_BUILD_DIE"):
+    open(os.path.join(out, "rank0.engine"), "w").write("partial")
+    sys.exit(1)
+build_config = {"max_batch_size": int(args["max_batch_size"])}
+engine = {"version": "0.9.0", "pretrained_config": ckpt, "build_config": build_config}
+json.dump(engine, open(os.path.join(out, "config.json"), "w"))
+for r in range(world):
+    open(os.path.join(out, "rank%d.engine" % r), "w").write("engine")
+'''
+
+
+@pytest.fixture
+def build(adhoc, tmp_path):
+    exe = tmp_path / "trtllm-build"
+    exe.write_text(FAKE_BUILD.replace("{python}", sys.executable))
+    exe.chmod(0o755)
+    log = tmp_path / "builds.log"
+    log.touch()
+    ckpt = make_checkpoint(tmp_path / "ckpt", tp=2)
+    args = dict(SEED, checkpoint_dir=str(ckpt), output_dir=str(tmp_path / "engine"), tp_size=2,
+                chunked_context=True, executable=str(exe))
+    args.pop("workers")
+
+    def run(env=None, check=False, **change):
+        environment = {"FAKE_BUILD_LOG": str(log), **(env or {})}
+        rc, result = adhoc("trtllm.deploy.trtllm_build", dict(args, **change), check=check, env=environment)
+        return rc, result, len(log.read_text().splitlines())
+
+    return run
+
+
+def test_builds_once_then_only_when_an_input_changes(build, tmp_path):
+    rc, first, builds = build()
+    assert rc == 0, first
+    assert first["changed"] is True and builds == 1
+    assert first["mapping"] == {"world_size": 2, "tp_size": 2, "pp_size": 1}
+    assert first["config"]["build_config"]["max_batch_size"] == 256
+    assert sorted(os.listdir(tmp_path / "engine")) == [".trtllm-deploy-build.json", "config.json",
+                                                        "rank0.engine", "rank1.engine"]
+    rc, second, builds = build()
+    assert (rc, second["changed"], second["reason"], builds) == (0, False, None, 1)
+
+    rc, check, builds = build(check=True, max_batch_size=64)
+    assert (check["changed"], check["reason"], builds) == (True, "the build options changed", 1)
+
+    (tmp_path / "ckpt" / "rank1.safetensors").write_bytes(b"new weights")
+    rc, third, builds = build()
+    assert third["reason"] == "the checkpoint changed (rank1.safetensors)" and builds == 2
+
+
+def test_a_killed_build_leaves_the_old_engine_and_nothing_that_looks_complete(build, tmp_path):
+    build()
+    before = (tmp_path / "engine" / ".trtllm-deploy-build.json").read_text()
+    rc, result, _ = build(env={"FAKE_BUILD_DIE": "1"}, force=True)
+    assert rc != 0
+    assert "trtllm-build exited with 1; nothing was changed" in result["msg"]
+    assert (tmp_path / "engine" / ".trtllm-deploy-build.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".engine")) == []
