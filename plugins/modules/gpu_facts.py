@@ -134,10 +134,9 @@ ansible_facts:
           sample: false
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.trtllm.deploy.plugins.module_utils.executables import find_executable
 from ansible_collections.trtllm.deploy.plugins.module_utils.gpu import (
     QUERY_ARGS,
     XML_ARGS,
@@ -151,10 +150,7 @@ from ansible_collections.trtllm.deploy.plugins.module_utils.gpu import (
 
 def gather(module: AnsibleModule) -> dict:
     executable = module.params["executable"]
-    if "/" in executable:
-        binary = executable if os.access(executable, os.X_OK) else None
-    else:
-        binary = module.get_bin_path(executable)
+    binary = find_executable(module, executable)
     if not binary:
         module.fail_json(
             msg=f"{executable} was not found (or is not executable): the NVIDIA driver is not installed on this host "

@@ -164,6 +164,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
+from ansible_collections.trtllm.deploy.plugins.module_utils.executables import find_executable
 
 
 def engine_config(output_dir: str) -> dict:
@@ -210,8 +211,7 @@ def main() -> None:
         options[plugin] = options[plugin] or options["dtype"]
     output_dir = os.path.normpath(options["output_dir"])
 
-    binary = options["executable"]
-    binary = binary if "/" in binary and os.access(binary, os.X_OK) else module.get_bin_path(binary)
+    binary = find_executable(module, options["executable"])
     if not binary:
         module.fail_json(msg=f"{options['executable']} was not found (or is not executable): run this in the "
                          "TensorRT-LLM container or set executable")

@@ -11,15 +11,14 @@ REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "testbed" / "sim" / "nvidia_smi.py"
 
 
-def run_module(adhoc, tmp_path, args: str, **config) -> tuple[int, dict]:
+def run_module(adhoc, tmp_path, executable, **config) -> tuple[int, dict]:
     (tmp_path / "sim.json").write_text(json.dumps(config))
-    executable = args.split("=", 1)[1]
-    return adhoc("trtllm.deploy.gpu_facts", {"executable": executable},
+    return adhoc("trtllm.deploy.gpu_facts", {"executable": str(executable)},
                  env={"NVIDIA_SIM_CONFIG": str(tmp_path / "sim.json")})
 
 
 def test_eight_gpus_become_the_trtllm_gpus_fact(adhoc, tmp_path):
-    rc, result = run_module(adhoc, tmp_path, f"executable={STANDIN}", count=8, profile="a100-sxm4-80gb")
+    rc, result = run_module(adhoc, tmp_path, STANDIN, count=8, profile="a100-sxm4-80gb")
     assert rc == 0, result
     facts = result["ansible_facts"]["trtllm_gpus"]
     assert result["changed"] is False
@@ -29,14 +28,14 @@ def test_eight_gpus_become_the_trtllm_gpus_fact(adhoc, tmp_path):
     assert [g["index"] for g in facts["gpus"]] == list(range(8))
 
 
-@pytest.mark.parametrize("args, config, message", [
-    ("executable=/nonexistent/nvidia-smi", {}, "/nonexistent/nvidia-smi was not found (or is not executable)"),
-    ("executable=nvidia-smi-not-on-path", {}, "nvidia-smi-not-on-path was not found"),
-    (f"executable={STANDIN}", {"driver": "absent"}, "the NVIDIA driver is not loaded"),
-    (f"executable={STANDIN}", {"count": 0}, "the NVIDIA driver answers but lists no GPU"),
+@pytest.mark.parametrize("executable, config, message", [
+    ("/nonexistent/nvidia-smi", {}, "/nonexistent/nvidia-smi was not found (or is not executable)"),
+    ("nvidia-smi-not-on-path", {}, "nvidia-smi-not-on-path was not found"),
+    (STANDIN, {"driver": "absent"}, "the NVIDIA driver is not loaded"),
+    (STANDIN, {"count": 0}, "the NVIDIA driver answers but lists no GPU"),
 ])
-def test_failures_say_what_to_fix(adhoc, tmp_path, args, config, message):
-    rc, result = run_module(adhoc, tmp_path, args, **config)
+def test_failures_say_what_to_fix(adhoc, tmp_path, executable, config, message):
+    rc, result = run_module(adhoc, tmp_path, executable, **config)
     assert rc != 0
     assert result["failed"] is True
     assert message in result["msg"]
