@@ -8,16 +8,16 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
-IMAGES := gpu-node probe
+IMAGES := gpu-node probe tritonserver-sim
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: demo test venv host images lint unit molecule
+.PHONY: demo test venv host images lint unit sim molecule
 
 demo: images
 	ansible-playbook testbed/node.yml
 	ansible-playbook site.yml -i inventories/local
 
-test: lint unit molecule
+test: lint unit sim molecule
 
 venv:
 	@testbed/ensure-venv.sh $(VENV)
@@ -36,6 +36,9 @@ lint: venv
 
 unit: venv
 	pytest tests/unit
+
+sim: images
+	pytest tests/sim
 
 molecule: images
 	@for s in $(SCENARIOS); do \

@@ -4,10 +4,13 @@
 Each image is a folder under testbed/images/NAME:
 
   packages     Debian packages of the root filesystem (mmdebstrap, host apt sources)
-  wheels       optional pip requirement lines, downloaded on the host and installed
-               offline in the build (containers here cannot verify PyPI's TLS chain)
+  wheels       optional pinned wheels (no dependency resolution: list them all),
+               downloaded on the host and installed offline in the build
+               (containers here cannot verify PyPI's TLS chain)
+  sim-paths    optional paths under testbed/sim the image copies in
   Dockerfile   layers on top of the root filesystem; its context holds the image
-               folder as ./, testbed/sim as ./sim and the wheels as ./wheels
+               folder as ./, the listed testbed/sim paths under ./sim and the
+               wheels as ./wheels
 
 Images are tagged trtllm-deploy/NAME:<recipe hash> and :latest. An image whose
 recipe hash already exists is reused, so a second run costs a `docker image inspect`.
@@ -47,10 +50,20 @@ def rootfs_hash(name: str) -> str:
     return digest.hexdigest()[:12]
 
 
+def sim_paths(name: str) -> list[str]:
+    return read_list(IMAGES / name / "sim-paths")
+
+
 def recipe_hash(name: str) -> str:
     digest = hashlib.sha256(rootfs_hash(name).encode())
     _hash_tree(digest, IMAGES / name)
-    _hash_tree(digest, SIM)
+    for rel in sim_paths(name):
+        digest.update(rel.encode() + b"\0")
+        source = SIM / rel
+        if source.is_dir():
+            _hash_tree(digest, source)
+        else:
+            digest.update(source.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -96,15 +109,21 @@ def fetch_wheels(name: str, dest: Path) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
             "--python-version", "3.11", "--platform", "manylinux_2_35_x86_64",
             "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
             "--platform", "any", "--implementation", "cp", "-d", str(cache), *requirements,
         ],
         check=True,
     )
+    wanted = {tuple(canonical(part) for part in line.split("==", 1)) for line in requirements}
     for wheel in cache.glob("*.whl"):
-        shutil.copy2(wheel, dest / wheel.name)
+        if tuple(canonical(part) for part in wheel.name.split("-")[:2]) in wanted:
+            shutil.copy2(wheel, dest / wheel.name)
+
+
+def canonical(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
 
 
 def build(name: str) -> tuple[str, str]:
@@ -116,8 +135,15 @@ def build(name: str) -> tuple[str, str]:
     rootfs = build_rootfs(name)
     with tempfile.TemporaryDirectory(prefix=f"ctx-{name}-") as tmp:
         context = Path(tmp)
-        shutil.copytree(IMAGES / name, context, dirs_exist_ok=True)
-        shutil.copytree(SIM, context / "sim", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(IMAGES / name, context, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("packages", "wheels", "sim-paths"))
+        for rel in sim_paths(name):
+            source, target = SIM / rel, context / "sim" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target)
         fetch_wheels(name, context / "wheels")
         subprocess.run(
             [

@@ -1,0 +1,214 @@
+"""The `tensorrtllm` Triton backend of the tritonserver-sim image, as a python-based backend.
+
+Written for trtllm-deploy's test bed. It loads the real r24.04 tensorrt_llm/config.pbtxt
+unchanged: the same inputs and outputs, `gpt_model_path` and the other parameters,
+decoupled (streaming) or not. It runs the stand-in engines on CPU with greedy (or
+top-k/top-p) decoding. Ranks > 0 of an MPI launch serve their tensor-parallel shard
+to rank 0 and never finish loading, as with the real backend, so only rank 0 serves.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+from tensorrt_llm.engine import EngineError, read_config
+from tensorrt_llm.runtime import Leader, generate, mpi_rank_and_size, serve_worker
+
+MODEL_TYPES = ("V1", "inflight_batching", "inflight_fused_batching")
+SCHEDULER_POLICIES = ("max_utilization", "guaranteed_no_evict")
+
+
+def log(level, message):
+    getattr(pb_utils.Logger, f"log_{level}")(f"[TensorRT-LLM][{level.upper()}] {message}")
+
+
+def parameters(model_config):
+    """String parameters, with unfilled ${placeholders} treated as unset (the real backend warns too)."""
+    values = {}
+    for key, value in model_config.get("parameters", {}).items():
+        text = value.get("string_value", "")
+        if text.startswith("${") and text.endswith("}"):
+            log("warn", f"parameter {key} is not set ({text}); using its default")
+            continue
+        values[key] = text
+    return values
+
+
+def flag(values, key, default=False):
+    text = values.get(key, "")
+    return default if text == "" else text.strip().lower() in ("true", "1", "yes")
+
+
+def visible_gpus(device_ids):
+    if os.environ.get("TRTLLM_SIM_ALLOW_NO_GPU") == "1":
+        return None
+    smi = shutil.which("nvidia-smi")
+    result = subprocess.run([smi, "-L"], capture_output=True, text=True) if smi else None
+    if result is None or result.returncode != 0:
+        raise pb_utils.TritonModelException(
+            "[TensorRT-LLM][ERROR] CUDA runtime error in cudaGetDeviceCount(): no CUDA-capable device is detected "
+            "(start the container with GPUs: --gpus all)")
+    gpus = [line for line in result.stdout.splitlines() if line.startswith("GPU ")]
+    return [gpus[i] for i in device_ids if i < len(gpus)] if device_ids else gpus
+
+
+def word_lists(tensor):
+    """Decode the [2, N] flat-ids/offsets word-list format of TensorRT-LLM."""
+    if tensor is None:
+        return []
+    array = tensor.as_numpy().reshape(-1, 2, tensor.as_numpy().shape[-1])[0]
+    ids, offsets = array[0].tolist(), [o for o in array[1].tolist() if o >= 0]
+    words, start = [], 0
+    for end in offsets:
+        if end > start:
+            words.append(ids[start:end])
+        start = end
+    return words
+
+
+def scalar(request, name, default):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return default if tensor is None else tensor.as_numpy().reshape(-1)[0].item()
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.model_config = json.loads(args["model_config"])
+        values = parameters(self.model_config)
+        self.decoupled = pb_utils.using_decoupled_model_transaction_policy(self.model_config)
+        model_type = values.get("gpt_model_type", "")
+        if model_type not in MODEL_TYPES:
+            raise pb_utils.TritonModelException(
+                f"Invalid gpt_model_type '{model_type}'. Must be one of {', '.join(MODEL_TYPES)}")
+        if values.get("batch_scheduler_policy", "guaranteed_no_evict") not in SCHEDULER_POLICIES:
+            raise pb_utils.TritonModelException(
+                f"Invalid batch_scheduler_policy '{values['batch_scheduler_policy']}'. "
+                f"Must be one of {', '.join(SCHEDULER_POLICIES)}")
+        fraction = float(values.get("kv_cache_free_gpu_mem_fraction", "0.9") or 0.9)
+        if not 0.0 < fraction <= 1.0:
+            raise pb_utils.TritonModelException(f"kv_cache_free_gpu_mem_fraction must be in (0, 1], got {fraction}")
+        engine_dir = values.get("gpt_model_path", "")
+        if not engine_dir:
+            raise pb_utils.TritonModelException("gpt_model_path is not set: point it at the engine directory")
+        self.engine_dir = Path(engine_dir)
+        self.exclude_input = flag(values, "exclude_input_in_output")
+        self.chunked_context = flag(values, "enable_chunked_context")
+        rank, world_size = mpi_rank_and_size()
+        device_ids = [int(i) for i in values.get("gpu_device_ids", "").split(",") if i.strip()]
+        try:
+            config = read_config(self.engine_dir)
+            gpus = visible_gpus(device_ids)
+            if gpus is not None and len(gpus) < world_size:
+                raise EngineError(f"{world_size} rank(s) need {world_size} GPU(s); this node shows {len(gpus)}")
+            if rank > 0:
+                log("info", f"rank {rank} of {world_size}: serving its shard to rank 0")
+                serve_worker(self.engine_dir, rank)
+                raise EngineError(f"rank {rank}: rank 0 went away")
+            self.leader = Leader(self.engine_dir, world_size)
+        except EngineError as exc:
+            raise pb_utils.TritonModelException(f"[TensorRT-LLM][ERROR] {exc}") from exc
+        self.build = config["build_config"]
+        max_batch = self.model_config.get("max_batch_size", 0)
+        if max_batch > self.build["max_batch_size"]:
+            log("warn", f"max_batch_size {max_batch} in config.pbtxt exceeds the engine's "
+                        f"{self.build['max_batch_size']}")
+        self.chunked_context = self.chunked_context and self.build["plugin_config"].get("use_paged_context_fmha", False)
+        log("info", f"engine {self.engine_dir}: {config['pretrained_config']['architecture']}, "
+                    f"tp {config['pretrained_config']['mapping']['tp_size']}, {world_size} rank(s), "
+                    f"{model_type}, decoupled={self.decoupled}")
+
+    def execute(self, requests):
+        if self.decoupled:
+            for request in requests:
+                threading.Thread(target=self._stream, args=(request,), daemon=True).start()
+            return None
+        results = [None] * len(requests)
+
+        def run(i, request):
+            results[i] = self._complete(request)
+
+        threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate(requests)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def _prepare(self, request):
+        ids = pb_utils.get_input_tensor_by_name(request, "input_ids").as_numpy()
+        if ids.shape[0] != 1:
+            raise ValueError("Inflight batching backend expects requests with batch size of 1")
+        ids = ids[0]
+        length = int(scalar(request, "input_lengths", ids.size))
+        ids = ids[:length].astype(np.int64).tolist()
+        max_new = int(scalar(request, "request_output_len", 16))
+        if length > self.build["max_input_len"]:
+            raise ValueError(f"input length {length} exceeds the engine's max_input_len {self.build['max_input_len']}")
+        max_tokens = self.build.get("max_num_tokens")
+        if max_tokens and length > max_tokens and not self.chunked_context:
+            raise ValueError(f"input length {length} exceeds max_num_tokens {max_tokens} and chunked context is off")
+        if max_new > self.build["max_output_len"]:
+            raise ValueError(f"request_output_len {max_new} exceeds the engine's max_output_len "
+                             f"{self.build['max_output_len']}")
+        options = {
+            "end_id": scalar(request, "end_id", None),
+            "stop_words": word_lists(pb_utils.get_input_tensor_by_name(request, "stop_words_list")),
+            "bad_words": word_lists(pb_utils.get_input_tensor_by_name(request, "bad_words_list")),
+            "min_length": int(scalar(request, "min_length", 0)),
+            "top_k": int(scalar(request, "runtime_top_k", 1)),
+            "top_p": float(scalar(request, "runtime_top_p", 0.0)),
+            "temperature": float(scalar(request, "temperature", 1.0)),
+            "seed": int(scalar(request, "random_seed", 0)),
+        }
+        return ids, max_new, options
+
+    def _outputs(self, tokens, log_probs, want_log_probs):
+        out_len = len(log_probs)
+        probs = np.array(log_probs if want_log_probs else [0.0] * out_len, dtype=np.float32)
+        return [
+            pb_utils.Tensor("output_ids", np.array(tokens, dtype=np.int32).reshape(1, 1, -1)),
+            pb_utils.Tensor("sequence_length", np.array([[len(tokens)]], dtype=np.int32)),
+            pb_utils.Tensor("cum_log_probs", np.array([[probs.sum()]], dtype=np.float32)),
+            pb_utils.Tensor("output_log_probs", probs.reshape(1, 1, -1)),
+            pb_utils.Tensor("context_logits", np.zeros((1, 1, 1), dtype=np.float32)),
+            pb_utils.Tensor("generation_logits", np.zeros((1, 1, 1, 1), dtype=np.float32)),
+        ]
+
+    def _complete(self, request):
+        try:
+            if scalar(request, "streaming", False):
+                raise ValueError("Streaming is only supported if model is deployed using decoupled mode.")
+            ids, max_new, options = self._prepare(request)
+            pairs = list(generate(self.leader, ids, max_new, **options))
+        except ValueError as exc:
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
+        tokens = [t for t, _ in pairs] if self.exclude_input else ids + [t for t, _ in pairs]
+        return pb_utils.InferenceResponse(
+            output_tensors=self._outputs(tokens, [p for _, p in pairs], scalar(request, "return_log_probs", False)))
+
+    def _stream(self, request):
+        sender = request.get_response_sender()
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        try:
+            ids, max_new, options = self._prepare(request)
+            want = scalar(request, "return_log_probs", False)
+            if scalar(request, "streaming", False):
+                for token, log_prob in generate(self.leader, ids, max_new, **options):
+                    sender.send(pb_utils.InferenceResponse(output_tensors=self._outputs([token], [log_prob], want)))
+                sender.send(flags=final)
+                return
+            pairs = list(generate(self.leader, ids, max_new, **options))
+            tokens = [t for t, _ in pairs] if self.exclude_input else ids + [t for t, _ in pairs]
+            sender.send(pb_utils.InferenceResponse(output_tensors=self._outputs(tokens, [p for _, p in pairs], want)),
+                        flags=final)
+        except Exception as exc:  # every request gets an answer, even an unexpected failure
+            sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))), flags=final)
+
+    def finalize(self):
+        if getattr(self, "leader", None):
+            self.leader.close()
