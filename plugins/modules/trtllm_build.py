@@ -86,9 +86,20 @@ options:
     elements: str
     default: []
   executable:
-    description: Name or path of trtllm-build.
+    description: Name or path of trtllm-build (inside O(container) when that is set).
     type: str
     default: trtllm-build
+  container:
+    description:
+      - Run C(trtllm-build) in this running container with C(docker exec), as the workflow does in the
+        Triton container. Files are still read and renamed here, through O(path_map).
+    type: str
+  path_map:
+    description:
+      - Host directory to container directory, for every mount that O(checkpoint_dir) and O(output_dir)
+        live under (the container's volumes). Required with O(container).
+    type: dict
+    default: {}
   force:
     description: Build even when the engine in place matches its inputs.
     type: bool
@@ -104,7 +115,7 @@ attributes:
     support: full
     description: A matching fingerprint and complete engine mean nothing runs.
 notes:
-  - The toolchain version is what C(<executable> --version) prints.
+  - The toolchain version is C(tensorrt_llm.__version__) in O(container), else what C(<executable> --version) prints.
 """
 
 EXAMPLES = r"""
@@ -177,6 +188,17 @@ def engine_config(output_dir: str) -> dict:
     return {"config": config, "mapping": mapping}
 
 
+def to_container(path: str, path_map: dict) -> str | None:
+    """Translate a host path through the longest matching mount; None when no mount holds it."""
+    best = None
+    for host, inside in path_map.items():
+        host = os.path.normpath(host)
+        if path == host or path.startswith(host + os.sep):
+            if best is None or len(host) > len(best[0]):
+                best = (host, os.path.normpath(inside))
+    return None if best is None else best[1] + path[len(best[0]):]
+
+
 def tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
@@ -202,8 +224,11 @@ def main() -> None:
             "workers": {"type": "int", "default": 1},
             "extra_args": {"type": "list", "elements": "str", "default": []},
             "executable": {"type": "str", "default": "trtllm-build"},
+            "container": {"type": "str"},
+            "path_map": {"type": "dict", "default": {}},
             "force": {"type": "bool", "default": False},
         },
+        required_by={"container": "path_map"},
         supports_check_mode=True,
     )
     options = dict(module.params)
@@ -211,10 +236,28 @@ def main() -> None:
         options[plugin] = options[plugin] or options["dtype"]
     output_dir = os.path.normpath(options["output_dir"])
 
-    binary = find_executable(module, options["executable"])
-    if not binary:
-        module.fail_json(msg=f"{options['executable']} was not found (or is not executable): run this in the "
-                         "TensorRT-LLM container or set executable")
+    container = options["container"]
+    if container:
+        docker = find_executable(module, "docker")
+        if not docker:
+            module.fail_json(msg="docker was not found: it is needed to run trtllm-build in a container")
+        prefix, binary = [docker, "exec", container], options["executable"]
+
+        def inside(path: str) -> str:
+            mapped = to_container(os.path.normpath(path), options["path_map"])
+            if mapped is None:
+                module.fail_json(msg=f"{path} is under none of the container's mounts in path_map "
+                                 f"({', '.join(sorted(options['path_map']))})")
+            return mapped
+    else:
+        prefix, binary = [], find_executable(module, options["executable"])
+        if not binary:
+            module.fail_json(msg=f"{options['executable']} was not found (or is not executable): run this in the "
+                             "TensorRT-LLM container or set executable")
+
+        def inside(path: str) -> str:
+            return path
+    in_options = dict(options, checkpoint_dir=inside(options["checkpoint_dir"]))
     try:
         checkpoint = eb.read_checkpoint(options["checkpoint_dir"])
         for warning in eb.validate(options, checkpoint):
@@ -222,9 +265,15 @@ def main() -> None:
     except eb.BuildInputError as err:
         module.fail_json(msg=str(err))
 
-    rc, version_out, _ = module.run_command([binary, "--version"])
+    if container:
+        rc, version_out, _ = module.run_command(
+            prefix + ["python3", "-c", "import tensorrt_llm; print(tensorrt_llm.__version__)"])
+        if rc != 0:
+            module.fail_json(msg=f"container {container} is not running or has no tensorrt_llm: {version_out}")
+    else:
+        rc, version_out, _ = module.run_command([binary, "--version"])
     toolchain = version_out.strip().splitlines()[-1] if rc == 0 and version_out.strip() else "unknown"
-    argv = eb.build_argv(binary, options)
+    argv = prefix + eb.build_argv(binary, in_options, output_dir=inside(output_dir))
     stamp = eb.read_stamp(output_dir)
     files = eb.checkpoint_files(options["checkpoint_dir"], checkpoint["world_size"], stamp.get("checkpoint"))
     fingerprint = eb.fingerprint(files, argv, toolchain)
@@ -239,7 +288,7 @@ def main() -> None:
     building = os.path.join(parent, f".{name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     started = time.monotonic()
-    rc, out, err = module.run_command(eb.build_argv(binary, options, output_dir=building))
+    rc, out, err = module.run_command(prefix + eb.build_argv(binary, in_options, output_dir=inside(building)))
     seconds = round(time.monotonic() - started, 1)
     output = tail(out + ("\n" + err if err else ""))
     lacking = eb.engine_files_missing(building, checkpoint["world_size"]) if rc == 0 else []
