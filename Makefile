@@ -11,7 +11,7 @@ export ANSIBLE_FORCE_COLOR := 0
 IMAGES := gpu-node probe tritonserver-sim
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: demo test venv host images lint unit sim molecule
+.PHONY: demo test venv host images lint unit sim molecule benchmark
 
 demo: images
 	ansible-playbook testbed/node.yml
@@ -45,3 +45,6 @@ molecule: images
 	  start=$$(date +%s); molecule test -s $$s; \
 	  echo "[molecule] scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
+
+benchmark: images
+	mkdir -p artifacts && python benchmarks/pipeline_converge.py --json artifacts/benchmark-pipeline.json

@@ -193,9 +193,9 @@ def to_container(path: str, path_map: dict) -> str | None:
     best = None
     for host, inside in path_map.items():
         host = os.path.normpath(host)
-        if path == host or path.startswith(host + os.sep):
-            if best is None or len(host) > len(best[0]):
-                best = (host, os.path.normpath(inside))
+        inside_mount = path == host or path.startswith(host + os.sep)
+        if inside_mount and (best is None or len(host) > len(best[0])):
+            best = (host, os.path.normpath(inside))
     return None if best is None else best[1] + path[len(best[0]):]
 
 

@@ -145,3 +145,33 @@ def test_a_killed_build_leaves_the_old_engine_and_nothing_that_looks_complete(bu
     assert "trtllm-build exited with 1; nothing was changed" in result["msg"]
     assert (tmp_path / "engine" / ".trtllm-deploy-build.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".engine")) == []
+
+
+FAKE_DOCKER = r'''#!{python}
+import os, subprocess, sys
+# docker exec NAME CMD...: the container sees the host's {root} at /c.
+assert sys.argv[1] == "exec" and sys.argv[2] == "triton_server", sys.argv
+cmd = [a.replace("/c/", "{root}/") for a in sys.argv[3:]]
+if cmd[:2] == ["python3", "-c"]:
+    print("0.9.0"); sys.exit(0)
+sys.exit(subprocess.call(["{root}/trtllm-build"] + cmd[1:]))
+'''
+
+
+def test_runs_in_the_container_through_its_mounts(build, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    docker = bindir / "docker"
+    docker.write_text(FAKE_DOCKER.replace("{python}", sys.executable).replace("{root}", str(tmp_path)))
+    docker.chmod(0o755)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    rc, result, builds = build(env=env, container="triton_server", path_map={str(tmp_path): "/c"},
+                               executable="trtllm-build")
+    assert rc == 0, result
+    assert result["argv"][:4] == [str(docker), "exec", "triton_server", "trtllm-build"]
+    assert "--checkpoint_dir=/c/ckpt" in result["argv"] and result["argv"][-5] == "--output_dir=/c/engine"
+    assert builds == 1 and (tmp_path / "engine" / "rank1.engine").is_file()
+
+    rc, outside, _ = build(env=env, container="triton_server", path_map={"/elsewhere": "/c"},
+                           executable="trtllm-build")
+    assert rc != 0 and "is under none of the container's mounts in path_map (/elsewhere)" in outside["msg"]

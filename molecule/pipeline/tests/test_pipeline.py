@@ -1,0 +1,74 @@
+"""Real state of a node after site.yml: container, engine, configs, serving Triton."""
+
+import json
+import os
+
+import testinfra.utils.ansible_runner
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
+    os.environ["MOLECULE_INVENTORY_FILE"]
+).get_hosts("gpu_nodes")
+
+REPO = "/opt/trtllm/tensorrtllm_backend/triton_model_repo"
+ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine"
+SEED_REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
+                "pad_id": 2, "end_id": 2}
+
+
+def inspect(host):
+    return json.loads(host.check_output("docker inspect triton_server"))[0]
+
+
+def test_container_runs_with_the_workflows_options(host):
+    state = inspect(host)
+    config, hostconfig = state["Config"], state["HostConfig"]
+    assert state["State"]["Running"]
+    assert config["Image"] == "trtllm-deploy/tritonserver-sim:latest"
+    assert hostconfig["NetworkMode"] == "host"
+    assert hostconfig["ShmSize"] == 2 * 1024**3
+    assert hostconfig["Runtime"] == "nvidia"
+    assert {u["Name"]: u["Hard"] for u in hostconfig["Ulimits"]} == {"memlock": 8388608, "stack": 67108864}
+    assert hostconfig["DeviceRequests"][0]["Count"] == -1
+    assert hostconfig["DeviceRequests"][0]["Capabilities"] == [["gpu"]]
+    assert sorted(b.removesuffix(":rw") for b in hostconfig["Binds"]) == sorted([
+        "/opt/trtllm/tensorrtllm_backend:/tensorrtllm_backend", "/root/models:/models",
+        "/opt/trtllm/tensorrt-demo:/root/tensorrt-demo"])
+
+
+def test_checkout_is_r24_04_with_submodule_and_lfs(host):
+    backend = "/opt/trtllm/tensorrtllm_backend"
+    assert host.check_output(f"git -C {backend} rev-parse --abbrev-ref HEAD") in ("r24.04", "HEAD")
+    assert host.file(f"{backend}/tensorrt_llm/examples/llama/convert_checkpoint.py").exists
+    assert "*" in host.check_output(f"git -C {backend} lfs ls-files")
+
+
+def test_engine_has_its_stamp_and_the_workflows_limits(host):
+    stamp = json.loads(host.file(f"{ENGINE}/.trtllm-deploy-build.json").content_string)
+    assert len(stamp["fingerprint"]) == 64 and stamp["toolchain"] == "0.9.0"
+    assert "--use_paged_context_fmha=enable" in stamp["argv"]
+    build = json.loads(host.file(f"{REPO}/tensorrt_llm/1/config.json").content_string)["build_config"]
+    assert (build["max_batch_size"], build["max_input_len"], build["max_output_len"]) == (256, 2048, 1024)
+
+
+def test_five_configs_carry_the_workflows_values(host):
+    text = {m: host.file(f"{REPO}/{m}/config.pbtxt").content_string
+            for m in ("ensemble", "preprocessing", "postprocessing", "tensorrt_llm", "tensorrt_llm_bls")}
+    assert all("max_batch_size: 256" in t for t in text.values())
+    assert all('"/models/trt/Tiny-Llama-Sim"' in text[m] for m in ("preprocessing", "postprocessing"))
+    llm = text["tensorrt_llm"]
+    engine_dir = '"/tensorrtllm_backend/triton_model_repo/tensorrt_llm/1"'
+    for value in ('"inflight_fused_batching"', '"max_utilization"', '"0.9"', engine_dir):
+        assert value in llm
+    assert "decoupled: true" in llm and "decoupled: true" in text["tensorrt_llm_bls"]
+    assert '"tensorrt_llm"' in text["tensorrt_llm_bls"]
+    assert host.file(f"{REPO}/tensorrt_llm_bls/1/lib/triton_decoder.py").exists
+
+
+def test_triton_is_ready_and_answers(host):
+    assert host.run("curl -sf http://127.0.0.1:8000/v2/health/ready").rc == 0
+    index = json.loads(host.check_output("curl -sf -X POST http://127.0.0.1:8000/v2/repository/index"))
+    assert {m["name"]: m["state"] for m in index} == dict.fromkeys(
+        ["ensemble", "postprocessing", "preprocessing", "tensorrt_llm", "tensorrt_llm_bls"], "READY")
+    answer = json.loads(host.check_output(
+        "curl -sf -X POST http://127.0.0.1:8000/v2/models/ensemble/generate -d %s", json.dumps(SEED_REQUEST)))
+    assert answer["text_output"].strip() and len(answer["output_log_probs"]) == 20
