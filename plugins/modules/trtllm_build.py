@@ -258,6 +258,9 @@ def main() -> None:
         def inside(path: str) -> str:
             return path
     in_options = dict(options, checkpoint_dir=inside(options["checkpoint_dir"]))
+    if module.check_mode and not os.path.exists(os.path.join(options["checkpoint_dir"], "config.json")):
+        module.exit_json(changed=True, reason="the checkpoint does not exist yet (it is converted first)",
+                         argv=[], fingerprint=None)
     try:
         checkpoint = eb.read_checkpoint(options["checkpoint_dir"])
         for warning in eb.validate(options, checkpoint):
@@ -268,7 +271,7 @@ def main() -> None:
     if container:
         rc, version_out, _ = module.run_command(
             prefix + ["python3", "-c", "import tensorrt_llm; print(tensorrt_llm.__version__)"])
-        if rc != 0:
+        if rc != 0 and not module.check_mode:
             module.fail_json(msg=f"container {container} is not running or has no tensorrt_llm: {version_out}")
     else:
         rc, version_out, _ = module.run_command([binary, "--version"])
