@@ -339,7 +339,12 @@ def set_field(text: str, schema, dotted: str, value) -> str:
             i += 2
             continue
         if repeated:
-            raise PbtxtError(f"{path}: {name} is a repeated scalar; set it in the template instead")
+            if i + 2 != len(parts) or not parts[i + 1].isdigit():
+                raise PbtxtError(f"{path}: {name} is a repeated scalar; name an element like {name}.0")
+            items, index = _elements(msg, name), int(parts[i + 1])
+            if index >= len(items):
+                raise PbtxtError(f"{path}: {name} has {len(items)} element(s), there is no {name}.{index}")
+            return text[:items[index].start] + format_scalar(fd, value, path) + text[items[index].end:]
         existing = [f for f in msg.fields if f.name == name]
         if fd.message_type is not None:
             if last:

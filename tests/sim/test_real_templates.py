@@ -6,28 +6,13 @@ import shutil
 
 import pytest
 from conftest import MODELS, UPSTREAM
+from seed_values import SEED as WORKFLOW
 from test_tritonserver_sim import fill_repo, model_status
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import pbtxt
 
-# The workflow's tables, plus what r24.04 needs to load at all and the seed forgot.
-SEED = {
-    "triton_max_batch_size": 256,
-    "tokenizer_dir": "/models/tiny",
-    "decoupled_mode": True,
-    "batching_strategy": "inflight_fused_batching",
-    "batch_scheduler_policy": "max_utilization",
-    "kv_cache_free_gpu_mem_fraction": 0.9,
-    "engine_dir": "/models/engine-tp1",
-    "max_queue_delay_microseconds": 0,
-    "preprocessing_instance_count": 1,
-    "postprocessing_instance_count": 1,
-    "bls_instance_count": 1,
-    "tensorrt_llm_model_name": "tensorrt_llm",
-    "exclude_input_in_output": True,
-    "accumulate_tokens": False,
-    "max_beam_width": 1,
-}
+# The workflow's values, pointed at this test's tiny model and engine.
+SEED = dict(WORKFLOW, tokenizer_dir="/models/tiny", engine_dir="/models/engine-tp1", max_beam_width=1)
 MODEL_FILES = UPSTREAM / "tensorrtllm_backend" / "all_models" / "inflight_batcher_llm"
 
 

@@ -6,30 +6,12 @@ import difflib
 import re
 
 import pytest
+from seed_values import SEED
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import pbtxt
 
 MODELS = ["ensemble", "preprocessing", "postprocessing", "tensorrt_llm", "tensorrt_llm_bls"]
 TEMPLATE_SETS = ["tensorrtllm_backend-r24.04", "tensorrt-demo"]
-
-# The workflow's values (its tables), plus what it forgot and r24.04 needs to load.
-SEED = {
-    "triton_max_batch_size": 256,
-    "tokenizer_dir": "/models/trt/Meta-Llama-3-8B-Instruct",
-    "decoupled_mode": True,
-    "batching_strategy": "inflight_fused_batching",
-    "batch_scheduler_policy": "max_utilization",
-    "kv_cache_free_gpu_mem_fraction": 0.9,
-    "engine_dir": "/tensorrtllm_backend/triton_model_repo/tensorrt_llm/1",
-    "max_queue_delay_microseconds": 0,
-    "preprocessing_instance_count": 1,
-    "postprocessing_instance_count": 1,
-    "bls_instance_count": 1,
-    "tensorrt_llm_model_name": "tensorrt_llm",
-    "exclude_input_in_output": True,
-    "accumulate_tokens": False,
-}
-
 
 @pytest.fixture(scope="module")
 def schema():
@@ -167,3 +149,14 @@ def test_strict_refuses_the_bls_model_name_the_workflow_forgot(fixtures, schema)
 def test_malformed_pbtxt_fails_with_the_place(schema, broken, message):
     with pytest.raises(pbtxt.PbtxtError, match=re.escape(message)):
         pbtxt.render(broken, schema)
+
+
+def test_an_element_of_a_repeated_scalar_is_set_in_place(fixtures, schema):
+    text = pbtxt.fill_placeholders(template(fixtures, "tensorrtllm_backend-r24.04", "tensorrt_llm"), SEED,
+                                   ignore_unknown=True)
+    result = pbtxt.render(text, schema, fields={"max_batch_size": 128, "dynamic_batching.preferred_batch_size.0": 128})
+    assert result.config["max_batch_size"] == 128
+    assert result.config["dynamic_batching"]["preferred_batch_size"] == [128]
+    assert "preferred_batch_size: [ 128 ]" in result.text
+    with pytest.raises(pbtxt.PbtxtError, match="there is no preferred_batch_size.1"):
+        pbtxt.render(text, schema, fields={"dynamic_batching.preferred_batch_size.1": 1})
