@@ -11,13 +11,13 @@ export ANSIBLE_FORCE_COLOR := 0
 IMAGES := gpu-node probe tritonserver-sim
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: demo test venv host images lint unit sim molecule benchmark
+.PHONY: demo test venv host images lint unit sim cli molecule benchmark
 
 demo: images
 	ansible-playbook testbed/node.yml
 	ansible-playbook site.yml -i inventories/local
 
-test: lint unit sim molecule
+test: lint unit sim cli molecule
 
 venv:
 	@testbed/ensure-venv.sh $(VENV)
@@ -39,6 +39,9 @@ unit: venv
 
 sim: images
 	pytest tests/sim
+
+cli: images
+	pytest tests/cli
 
 molecule: images
 	@for s in $(SCENARIOS); do \

@@ -228,7 +228,6 @@ def main() -> None:
             "path_map": {"type": "dict", "default": {}},
             "force": {"type": "bool", "default": False},
         },
-        required_by={"container": "path_map"},
         supports_check_mode=True,
     )
     options = dict(module.params)
@@ -237,6 +236,8 @@ def main() -> None:
     output_dir = os.path.normpath(options["output_dir"])
 
     container = options["container"]
+    if container and not options["path_map"]:
+        module.fail_json(msg="path_map is required with container: map the host directories of the container's mounts")
     if container:
         docker = find_executable(module, "docker")
         if not docker:

@@ -1,0 +1,194 @@
+"""trtllm-deploy: apply the trtllm.deploy playbooks to one node or a fleet, and say what happened."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import __version__
+from .runner import RunResult, Stage, forwarded_env, project_dir, run_stage, write_report
+from .secrets import SecretError, load, mask
+
+EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 3, 4, 130
+
+
+class BadInput(Exception):
+    pass
+
+
+def parse_extra_vars(items: list[str]) -> dict:
+    extravars = {}
+    for item in items or []:
+        if item.startswith("@"):
+            raise BadInput(f"-e {item}: files are not taken; pass key=value")
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise BadInput(f"-e {item!r}: expected key=value with key a variable name")
+        try:
+            extravars[key] = json.loads(value)
+        except json.JSONDecodeError:
+            extravars[key] = value
+    return extravars
+
+
+def check_inventory(inventories: list[str], secrets: dict) -> dict:
+    """Parse the inventory on the controller (no host contacted); it must have gpu_nodes."""
+    for inventory in inventories:
+        if not Path(inventory).exists():
+            raise BadInput(f"inventory {inventory} does not exist")
+    argv = ["ansible-inventory", "--list", *sum((["-i", i] for i in inventories), [])]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=forwarded_env(secrets), cwd=project_dir())
+    if proc.returncode != 0:
+        raise BadInput(f"inventory does not parse: {mask(proc.stderr.strip(), secrets)[-600:]}")
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"inventory does not parse: {exc}") from exc
+    if not data.get("gpu_nodes", {}).get("hosts") and not data.get("gpu_nodes", {}).get("children"):
+        raise BadInput("inventory has no hosts in group gpu_nodes")
+    if any("[WARNING]: Unable to parse" in line for line in proc.stderr.splitlines()):
+        raise BadInput(f"inventory does not parse: {mask(proc.stderr.strip(), secrets)[-600:]}")
+    return data
+
+
+def exit_code(result: RunResult) -> int:
+    if result.cancelled:
+        return EXIT_CANCELLED
+    hosts = result.progress.hosts.values()
+    if any(h.failed for h in hosts) or (result.rc != 0 and not any(h.unreachable for h in hosts)):
+        return EXIT_FAILED
+    if any(h.unreachable for h in hosts):
+        return EXIT_UNREACHABLE
+    return EXIT_OK
+
+
+def summary_table(report: dict) -> str:
+    columns = ["host", "ok", "changed", "failed", "unreachable", "engine", "build s", "endpoint", "smoke s"]
+    rows = []
+    for name, host in report["hosts"].items():
+        rows.append([name, host["ok"], host["changed"], host["failed"], host["unreachable"], host["engine"] or "-",
+                     "-" if host["build_seconds"] is None else f"{host['build_seconds']:.1f}",
+                     host["endpoint"] or "-", "-" if host["smoke_seconds"] is None else f"{host['smoke_seconds']:.3f}"])
+    return table(columns, rows)
+
+
+def status_table(report: dict) -> str:
+    columns = ["host", "container", "engine", "models READY", "endpoint", "answers"]
+    rows = []
+    for name, host in report["hosts"].items():
+        status = host.get("status") or {}
+        rows.append([name, status.get("container", "unknown"), status.get("engine_fingerprint") or "-",
+                     f"{len(status.get('models_ready') or [])}/5", status.get("endpoint", "-"),
+                     {True: "yes", "True": "yes"}.get(status.get("answers"), "no")])
+    return table(columns, rows)
+
+
+def table(columns: list[str], rows: list[list]) -> str:
+    cells = [[str(c) for c in columns]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trtllm-deploy", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-i", "--inventory", action="append", required=True,
+                       help="inventory path (repeat to layer several)")
+        p.add_argument("--limit", help="only these hosts or groups (Ansible pattern)")
+        p.add_argument("--artifacts", default=os.environ.get("TRTLLM_DEPLOY_ARTIFACTS", "artifacts"),
+                       help="directory of run artifacts and reports (default: ./artifacts)")
+        p.add_argument("--keep", type=int, default=10, help="artifact directories kept (default 10)")
+        p.add_argument("--secret-file", help="file of NAME=VALUE secrets (HF_TOKEN, NGC_API_KEY), mode 600")
+        p.add_argument("--plain", action="store_true", help="plain log lines even on a terminal")
+
+    deploy = sub.add_parser("deploy", help="run site.yml: prepare, build, deploy, verify")
+    common(deploy)
+    deploy.add_argument("--tags", help="only tasks with these tags (prepare, build, deploy, verify, ...)")
+    deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
+    deploy.add_argument("--check", action="store_true", help="change nothing, report what would change")
+    deploy.add_argument("--diff", action="store_true", help="show file differences")
+    plan = sub.add_parser("plan", help="what deploy would change per host (check and diff; changes nothing)")
+    common(plan)
+    plan.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
+    status = sub.add_parser("status", help="per host: container, engine, models READY, endpoint, answers")
+    common(status)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    teardown = sub.add_parser("teardown", help="stop the server and remove the container (engines kept)")
+    common(teardown)
+    teardown.add_argument("--remove-engines", action="store_true", help="also remove engines and checkpoints")
+    validate = sub.add_parser("validate", help="check inventory and variables without touching hosts")
+    common(validate)
+    validate.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        secrets = load(args.secret_file)
+        extravars = parse_extra_vars(getattr(args, "extra_vars", []))
+        check_inventory(args.inventory, secrets)
+    except (BadInput, SecretError) as exc:
+        print(f"trtllm-deploy: bad input: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    artifacts = Path(args.artifacts).resolve()
+    live = False if args.plain else None
+
+    progress_stream = sys.stderr if getattr(args, "json", False) else out
+
+    def run(stage: Stage) -> RunResult:
+        return run_stage(stage, artifacts, args.keep, secrets, stream=progress_stream, live=live)
+
+    if args.command in ("deploy", "plan", "validate"):
+        checked = run(Stage("playbooks/validate.yml", args.inventory, args.limit, extravars=extravars))
+        if args.command == "validate" or exit_code(checked) != EXIT_OK:
+            code = EXIT_OK if exit_code(checked) == EXIT_OK else EXIT_BAD_INPUT
+            if checked.cancelled:
+                code = EXIT_CANCELLED
+            report = write_report(checked, args.command, args.inventory, code)
+            for name, host in report["hosts"].items():
+                if host["error"]:
+                    print(f"{name}: {host['error']}", file=sys.stderr)
+            print(f"validate: {'ok' if code == EXIT_OK else 'bad input, no host was touched'}; "
+                  f"report {checked.artifact_dir / 'report.json'}", file=out)
+            return code
+    if args.command == "deploy":
+        stage = Stage("site.yml", args.inventory, args.limit, args.tags, extravars, args.check, args.diff)
+    elif args.command == "plan":
+        stage = Stage("site.yml", args.inventory, args.limit, extravars=extravars, check=True, diff=True)
+    elif args.command == "status":
+        stage = Stage("playbooks/status.yml", args.inventory, args.limit)
+    else:
+        stage = Stage("playbooks/teardown.yml", args.inventory, args.limit,
+                      extravars={"trtllm_teardown_engines": bool(args.remove_engines)})
+    result = run(stage)
+    code = exit_code(result)
+    report = write_report(result, args.command, args.inventory, code)
+    if args.command == "status" and args.json:
+        print(json.dumps({name: host.get("status") for name, host in report["hosts"].items()}, indent=2), file=out)
+    elif args.command == "status":
+        print(status_table(report), file=out)
+    else:
+        print("\n" + summary_table(report), file=out)
+        if args.command == "plan":
+            for name, host in report["hosts"].items():
+                print(f"{name}: {host['changed']} change(s) would be made", file=out)
+    for name, host in report["hosts"].items():
+        if host["error"]:
+            print(f"{name}: {host['error']}", file=out)
+    print(f"report: {result.artifact_dir / 'report.json'}  (exit {code})", file=progress_stream)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Turns ansible-runner's event stream into per-host progress and a per-host summary."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .secrets import mask
+
+# Facts the roles record for the summary: task name -> (fact, summary keys)
+REPORT_FACTS = {
+    "engine_build_report": ("engine_built", "build_seconds"),
+    "smoke_test_report": ("smoke_seconds",),
+    "triton_server_report": ("endpoint",),
+}
+LONG_TASK_SECONDS = 15
+
+
+@dataclass
+class HostState:
+    name: str
+    role: str = ""
+    task: str = ""
+    task_started: float = 0.0
+    done: int = 0
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    error: str = ""
+    facts: dict = field(default_factory=dict)
+    status: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        engine = self.facts.get("engine_build_report") or {}
+        smoke = self.facts.get("smoke_test_report") or {}
+        server = self.facts.get("triton_server_report") or {}
+        built = str(engine.get("built", "")).lower() == "true" if engine else None
+        return {
+            "ok": self.ok, "changed": self.changed, "failed": self.failed, "unreachable": self.unreachable,
+            "skipped": self.skipped,
+            "engine": None if built is None else ("built" if built else "reused"),
+            "build_seconds": float(engine["seconds"]) if built else None,
+            "endpoint": server.get("endpoint") or self.status.get("endpoint"),
+            "smoke_seconds": float(smoke["first_seconds"]) if smoke.get("first_seconds") else None,
+            "smoke_concurrent_max_seconds": float(smoke["concurrent_max_seconds"])
+            if smoke.get("concurrent_max_seconds") else None,
+            "error": self.error or None,
+            **({"status": self.status} if self.status else {}),
+        }
+
+
+class Progress:
+    """Event handler for ansible_runner.run; draws live lines on a TTY, plain lines otherwise."""
+
+    def __init__(self, total_tasks: int, secrets: dict, stream=None, live: bool | None = None):
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.total = total_tasks
+        self.secrets = secrets
+        self.hosts: dict[str, HostState] = {}
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+        self.current = ("", "")
+        self.drawn = 0
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+
+    # -- ansible-runner callbacks
+    def __call__(self, event: dict) -> bool:
+        with self.lock:
+            self._handle(event)
+            if self.live:
+                self._draw()
+        return True
+
+    def start(self) -> None:
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.lock:
+            if self.live:
+                self._draw()
+
+    # -- internals
+    def _host(self, name: str) -> HostState:
+        return self.hosts.setdefault(name, HostState(name))
+
+    def _handle(self, event: dict) -> None:
+        kind, data = event.get("event", ""), event.get("event_data", {})
+        if kind == "playbook_on_task_start":
+            self.current = (data.get("role", ""), data.get("task", ""))
+            return
+        host = data.get("host")
+        if not host:
+            return
+        state = self._host(host)
+        if kind == "runner_on_start":
+            state.role, state.task, state.task_started = data.get("role", ""), data.get("task", ""), time.monotonic()
+            if not self.live:
+                self._line(f"{host}  {state.role + ' : ' if state.role else ''}{state.task}")
+        elif kind in ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"):
+            state.done += 1
+            result = data.get("res", {}) or {}
+            facts = result.get("ansible_facts", {}) or {}
+            for name in REPORT_FACTS:
+                if name in facts:
+                    state.facts[name] = facts[name]
+            message = result.get("msg")
+            if isinstance(message, dict) and "trtllm_status" in message:
+                state.status = message["trtllm_status"]
+            if kind == "runner_on_failed" and not data.get("ignore_errors"):
+                state.error = f"{data.get('task', '')}: {self._message(result)}"
+                if not self.live:
+                    self._line(f"{host}  FAILED {state.error}")
+            if kind == "runner_on_unreachable":
+                state.error = f"unreachable: {self._message(result)}"
+                if not self.live:
+                    self._line(f"{host}  UNREACHABLE {self._message(result)}")
+        elif kind == "playbook_on_stats":
+            pass
+
+    def finish(self, stats: dict | None) -> None:
+        for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"), ("dark", "unreachable"),
+                          ("skipped", "skipped")):
+            for host, count in ((stats or {}).get(key) or {}).items():
+                setattr(self._host(host), attr, count)
+
+    def _message(self, result: dict) -> str:
+        text = str(result.get("msg") or result.get("stderr") or result.get("reason") or "")
+        return mask(text.splitlines()[0] if text else "", self.secrets)[:300]
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+    def _line(self, text: str) -> None:
+        self.stream.write(f"[{self._elapsed()}] {mask(text, self.secrets)}\n")
+        self.stream.flush()
+
+    def _draw(self) -> None:
+        lines = [f"trtllm-deploy  {self._elapsed()} elapsed"]
+        for state in self.hosts.values():
+            running = int(time.monotonic() - state.task_started) if state.task_started else 0
+            alive = f"  ({running}s)" if running >= LONG_TASK_SECONDS and not state.error else ""
+            where = f"{state.role} : {state.task}" if state.role else state.task
+            mark = "FAILED " if state.error else ""
+            lines.append(f"  {state.name:<24} {state.done:>3}/{self.total:<3} {mark}{where}{alive}"[:160])
+        text = mask("\n".join(lines), self.secrets)
+        if self.drawn:
+            self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self.drawn = len(lines)
+
+    def _tick(self) -> None:
+        last_note = {}
+        while not self._stop.wait(1.0):
+            with self.lock:
+                if self.live:
+                    self._draw()
+                    continue
+                for state in self.hosts.values():
+                    running = time.monotonic() - state.task_started if state.task_started else 0
+                    key = (state.name, state.task)
+                    if running >= LONG_TASK_SECONDS and time.monotonic() - last_note.get(key, 0) >= 30:
+                        last_note[key] = time.monotonic()
+                        self._line(f"{state.name}  still running: {state.task} ({int(running)}s)")

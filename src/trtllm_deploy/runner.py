@@ -1,0 +1,167 @@
+"""Every ansible-runner call of the CLI goes through run_stage(): one place for its arguments."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ansible_runner
+
+from .progress import Progress
+from .secrets import scrub_tree
+
+# Forwarded to Ansible besides ANSIBLE_* and the secrets; everything else stays out.
+FORWARDED = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "SSH_AUTH_SOCK", "DOCKER_HOST",
+             "VIRTUAL_ENV")
+
+
+def project_dir() -> Path:
+    """The collection checkout holding site.yml (TRTLLM_DEPLOY_PROJECT overrides)."""
+    configured = os.environ.get("TRTLLM_DEPLOY_PROJECT")
+    if configured:
+        return Path(configured).resolve()
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "site.yml").is_file() and (parent / "galaxy.yml").is_file():
+            return parent
+    return Path.cwd()
+
+
+@dataclass
+class Stage:
+    playbook: str
+    inventories: list[str]
+    limit: str | None = None
+    tags: str | None = None
+    extravars: dict = field(default_factory=dict)
+    check: bool = False
+    diff: bool = False
+
+
+@dataclass
+class RunResult:
+    status: str
+    rc: int
+    cancelled: bool
+    artifact_dir: Path
+    progress: Progress
+    seconds: float
+
+
+def forwarded_env(secrets: dict[str, str], environ: dict | None = None) -> dict[str, str]:
+    environ = os.environ if environ is None else environ
+    project = project_dir()
+    env = {k: v for k, v in environ.items() if k.startswith("ANSIBLE_") or k in FORWARDED}
+    env.setdefault("ANSIBLE_CONFIG", str(project / "ansible.cfg"))
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(project / ".collections"))
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.update(secrets)
+    return env
+
+
+@contextlib.contextmanager
+def only_env(env: dict[str, str]):
+    """ansible-runner starts from os.environ: give it only what is forwarded for the run."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def count_tasks(stage: Stage, env: dict[str, str]) -> int:
+    """Static task count for done/total (tasks included at run time are not known in advance)."""
+    argv = ["ansible-playbook", "--list-tasks", *sum((["-i", i] for i in stage.inventories), [])]
+    if stage.limit:
+        argv += ["--limit", stage.limit]
+    if stage.tags:
+        argv += ["--tags", stage.tags]
+    argv.append(str(project_dir() / stage.playbook))
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project_dir())
+    return len([line for line in proc.stdout.splitlines() if re.match(r"^\s{6}\S", line)]) or 1
+
+
+def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, str], stream=None,
+              live: bool | None = None) -> RunResult:
+    env = forwarded_env(secrets)
+    artifacts_root.mkdir(parents=True, exist_ok=True)
+    ident = time.strftime("%Y%m%dT%H%M%S") + f"-{Path(stage.playbook).stem}-{os.getpid()}"
+    progress = Progress(count_tasks(stage, env), secrets, stream=stream, live=live)
+    cancelled = {"flag": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        cancelled["flag"] = True
+
+    def event_handler(event: dict) -> bool:
+        if not getattr(event_handler, "scrubbed", False):
+            event_handler.scrubbed = scrub_tree(artifacts_root / ident, secrets) >= 0
+        return progress(event)
+
+    cmdline = []
+    if stage.check:
+        cmdline.append("--check")
+    if stage.diff:
+        cmdline.append("--diff")
+    for inventory in stage.inventories[1:]:
+        cmdline += ["-i", inventory]
+    signal.signal(signal.SIGINT, on_sigint)
+    progress.start()
+    started = time.monotonic()
+    private = Path(tempfile.mkdtemp(prefix="trtllm-deploy-"))
+    try:
+        with only_env(env):
+            runner = ansible_runner.run(
+                private_data_dir=str(private),
+                artifact_dir=str(artifacts_root),
+                ident=ident,
+                project_dir=str(project_dir()),
+                playbook=str(project_dir() / stage.playbook),
+                inventory=stage.inventories[0],
+                limit=stage.limit,
+                tags=stage.tags,
+                extravars=stage.extravars or None,
+                cmdline=" ".join(cmdline) or None,
+                envvars=env,
+                quiet=True,
+                rotate_artifacts=keep,
+                suppress_env_files=True,
+                event_handler=event_handler,
+                cancel_callback=lambda: cancelled["flag"],
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        progress.stop()
+        scrub_tree(artifacts_root / ident, secrets)
+        shutil.rmtree(private, ignore_errors=True)
+    progress.finish(runner.stats)
+    return RunResult(status=runner.status, rc=runner.rc if runner.rc is not None else 1,
+                     cancelled=cancelled["flag"] or runner.status == "canceled",
+                     artifact_dir=artifacts_root / ident, progress=progress, seconds=time.monotonic() - started)
+
+
+def write_report(result: RunResult, command: str, inventories: list[str], exit_code: int) -> dict:
+    report = {
+        "command": command,
+        "inventories": inventories,
+        "status": result.status,
+        "exit_code": exit_code,
+        "seconds": round(result.seconds, 1),
+        "artifacts": str(result.artifact_dir),
+        "hosts": {name: state.summary() for name, state in sorted(result.progress.hosts.items())},
+    }
+    result.artifact_dir.mkdir(parents=True, exist_ok=True)
+    (result.artifact_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,111 @@
+"""trtllm-deploy against a simulated node: output, report, exit codes, secrets. Tests run in order."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import SECRET, node_exec, node_inventory
+
+
+def report_of(output: str) -> dict:
+    path = next(line.split("report: ", 1)[1].split()[0] for line in output.splitlines() if "report: " in line)
+    return json.loads(open(path).read())
+
+
+def test_bad_variables_exit_4_and_touch_nothing(cli, inventory):
+    code, output, _ = cli("deploy", "-i", str(inventory), "-e", "trtllm_tp_size=0")
+    assert code == 4, output
+    assert "tp_size=0" in output and "no host was touched" in output
+    assert node_exec("test", "-e", "/opt/trtllm").returncode != 0
+
+
+def test_unparsable_inventory_exits_4(cli, tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("all:\n  hosts: [oops\n")
+    code, output, _ = cli("plan", "-i", str(broken))
+    assert code == 4 and "bad input" in output
+
+
+def test_plan_reports_changes_and_changes_nothing(cli, inventory):
+    code, output, _ = cli("plan", "-i", str(inventory))
+    assert code == 0, output
+    report = report_of(output)
+    assert report["hosts"]["cli-node"]["changed"] > 0
+    assert "cli-node: " in output and "change(s) would be made" in output
+    assert node_exec("test", "-e", "/opt/trtllm/tensorrtllm_backend").returncode != 0
+    assert node_exec("docker", "inspect", "triton_server").returncode != 0
+
+
+def test_deploy_serves_and_summarizes_without_leaking_secrets(cli, inventory, tmp_path):
+    secret_file = tmp_path / "secrets.env"
+    secret_file.write_text(f"HF_TOKEN={SECRET}\n")
+    secret_file.chmod(0o600)
+    code, output, artifacts = cli("deploy", "-i", str(inventory), "--secret-file", str(secret_file),
+                                  env={"NGC_API_KEY": SECRET + "-ngc", "SOME_PRIVATE_VAR": "not-forwarded-xyz"})
+    assert code == 0, output[-3000:]
+    report = report_of(output)
+    host = report["hosts"]["cli-node"]
+    assert host["failed"] == 0 and host["engine"] == "built" and host["build_seconds"] is not None
+    assert host["endpoint"] == "http://127.0.0.1:8000" and host["smoke_seconds"] is not None
+    assert "cli-node" in output and "built" in output and "[" in output  # progress lines and the table
+    leaks = [str(p) for p in artifacts.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaks == [] and SECRET not in output
+    command = json.loads(next(artifacts.rglob("command")).read_text())
+    assert "SOME_PRIVATE_VAR" not in command["env"] and command["env"].get("HF_TOKEN") == "********"
+
+
+def test_second_deploy_reuses_the_engine(cli, inventory):
+    code, output, _ = cli("deploy", "-i", str(inventory))
+    host = report_of(output)["hosts"]["cli-node"]
+    assert code == 0 and host["changed"] == 0 and host["engine"] == "reused", output[-2000:]
+
+
+def test_status_json_lists_ready_models_and_an_answer(cli, inventory):
+    code, output, _ = cli("status", "-i", str(inventory), "--json")
+    assert code == 0
+    status = json.loads(output[output.index("{"):output.rindex("}") + 1])["cli-node"]
+    assert status["container"] == "running" and len(status["models_ready"]) == 5 and status["answers"] is True
+
+
+def test_a_failing_host_exits_2_and_says_why(cli, inventory):
+    code, output, _ = cli("deploy", "-i", str(inventory), "--tags", "verify",
+                          "-e", "smoke_test_url=http://127.0.0.1:8000/v2/models/nope/generate")
+    assert code == 2
+    error = report_of(output)["hosts"]["cli-node"]["error"]
+    assert error.startswith("Send the workflow's generate request")
+
+
+def test_an_unreachable_host_exits_3(cli, inventory, tmp_path):
+    (tmp_path / "group_vars").symlink_to(inventory / "group_vars")
+    node_inventory(tmp_path / "hosts.yml", {"ghost": "trtllm-no-such-node"})
+    code, output, _ = cli("status", "-i", str(tmp_path / "hosts.yml"))
+    assert code == 3 and report_of(output)["hosts"]["ghost"]["unreachable"] == 1
+
+
+def test_ctrl_c_cancels_cleanly_with_130(inventory, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "trtllm_deploy", "deploy", "-i", str(inventory), "--plain",
+                             "--artifacts", str(tmp_path / "artifacts")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    time.sleep(12)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output[-2000:]
+    assert report_of(output)["status"] == "canceled"
+
+
+def test_teardown_removes_the_container_and_keeps_the_engine(cli, inventory):
+    code, output, _ = cli("teardown", "-i", str(inventory))
+    assert code == 0, output[-2000:]
+    assert node_exec("docker", "inspect", "triton_server").returncode != 0
+    assert node_exec("test", "-f", "/root/models/trt/Tiny-Llama-Sim-trt-engine/config.json").returncode == 0
+
+
+def test_every_command_has_help():
+    for command in ("deploy", "plan", "status", "teardown", "validate"):
+        proc = subprocess.run([sys.executable, "-m", "trtllm_deploy", command, "--help"], capture_output=True,
+                              text=True)
+        assert proc.returncode == 0 and "--inventory" in proc.stdout
