@@ -58,6 +58,8 @@ def check_inventory(inventories: list[str], secrets: dict) -> dict:
 def exit_code(result: RunResult) -> int:
     if result.cancelled:
         return EXIT_CANCELLED
+    if not result.progress.hosts:
+        return EXIT_BAD_INPUT  # no host matched the inventory and --limit
     hosts = result.progress.hosts.values()
     if any(h.failed for h in hosts) or (result.rc != 0 and not any(h.unreachable for h in hosts)):
         return EXIT_FAILED
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.inventory = [str(Path(i).resolve()) for i in args.inventory]
     out = sys.stdout
     try:
         secrets = load(args.secret_file)

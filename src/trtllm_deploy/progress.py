@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -149,8 +150,10 @@ class Progress:
             alive = f"  ({running}s)" if running >= LONG_TASK_SECONDS and not state.error else ""
             where = f"{state.role} : {state.task}" if state.role else state.task
             mark = "FAILED " if state.error else ""
-            lines.append(f"  {state.name:<24} {state.done:>3}/{self.total:<3} {mark}{where}{alive}"[:160])
-        text = mask("\n".join(lines), self.secrets)
+            total = max(self.total, state.done)  # tasks included at run time are not in the static count
+            lines.append(f"  {state.name:<24} {state.done:>3}/{total:<3} {mark}{where}{alive}")
+        width = shutil.get_terminal_size((120, 24)).columns - 1  # a wrapped line would break the redraw
+        text = mask("\n".join(line[:width] for line in lines), self.secrets)
         if self.drawn:
             self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
         self.stream.write(text + "\n")

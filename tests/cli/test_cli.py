@@ -109,3 +109,14 @@ def test_every_command_has_help():
         proc = subprocess.run([sys.executable, "-m", "trtllm_deploy", command, "--help"], capture_output=True,
                               text=True)
         assert proc.returncode == 0 and "--inventory" in proc.stdout
+
+
+def test_a_relative_inventory_path_is_the_callers(cli, inventory, tmp_path):
+    (tmp_path / "inv").symlink_to(inventory)
+    code, output, _ = cli("validate", "-i", "inv")
+    assert code == 0 and "validate: ok" in output
+
+
+def test_a_limit_matching_no_host_is_bad_input(cli, inventory):
+    code, output, _ = cli("status", "-i", str(inventory), "--limit", "no-such-host")
+    assert code == 4
