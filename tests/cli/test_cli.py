@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -38,6 +39,14 @@ def test_plan_reports_changes_and_changes_nothing(cli, inventory):
     assert "cli-node: " in output and "change(s) would be made" in output
     assert node_exec("test", "-e", "/opt/trtllm/tensorrtllm_backend").returncode != 0
     assert node_exec("docker", "inspect", "triton_server").returncode != 0
+
+
+def test_tp_beyond_the_nodes_gpus_fails_before_anything_changes(cli, inventory):
+    code, output, _ = cli("deploy", "-i", str(inventory), "-e", "trtllm_tp_size=2")
+    assert code == 2
+    assert "tp_size 2 x pp_size 1 needs 2 GPUs; this node has 1" in report_of(output)["hosts"]["cli-node"]["error"]
+    assert node_exec("test", "-e", "/etc/apt/sources.list.d/nvidia-container-toolkit.list").returncode != 0
+    assert node_exec("test", "-e", "/opt/trtllm").returncode != 0
 
 
 def test_deploy_serves_and_summarizes_without_leaking_secrets(cli, inventory, tmp_path):
@@ -86,11 +95,14 @@ def test_an_unreachable_host_exits_3(cli, inventory, tmp_path):
     assert code == 3 and report_of(output)["hosts"]["ghost"]["unreachable"] == 1
 
 
-def test_ctrl_c_cancels_cleanly_with_130(inventory, tmp_path):
+def test_ctrl_c_cancels_cleanly_with_130_and_no_secret_in_the_process_list(inventory, tmp_path):
+    env = dict(os.environ, NGC_API_KEY=SECRET)
     proc = subprocess.Popen([sys.executable, "-m", "trtllm_deploy", "deploy", "-i", str(inventory), "--plain",
                              "--artifacts", str(tmp_path / "artifacts")], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, env=env)
     time.sleep(12)
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "ansible-playbook" in processes and SECRET not in processes
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output[-2000:]
@@ -120,3 +132,10 @@ def test_a_relative_inventory_path_is_the_callers(cli, inventory, tmp_path):
 def test_a_limit_matching_no_host_is_bad_input(cli, inventory):
     code, output, _ = cli("status", "-i", str(inventory), "--limit", "no-such-host")
     assert code == 4
+
+
+def test_artifacts_rotate_to_the_last_n(cli, inventory):
+    for _ in range(3):
+        code, _, artifacts = cli("validate", "-i", str(inventory), "--keep", "2")
+        assert code == 0
+    assert len([p for p in artifacts.iterdir() if p.is_dir()]) == 2
