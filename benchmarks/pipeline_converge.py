@@ -70,7 +70,7 @@ def main() -> int:
     work = {}
     for label, prefixes in WORK_TASKS.items():
         prefixes = (prefixes,) if isinstance(prefixes, str) else prefixes
-        work[label] = round(sum(s for name, s in per_task.items() if name.startswith(prefixes)), 2)
+        work[label] = round(sum(s for name, s in per_task.items() if any(p in name for p in prefixes)), 2)
     inside = sum(work.values())
     result = {
         "node_setup_seconds": round(node_wall, 1),
