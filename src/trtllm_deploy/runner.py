@@ -100,7 +100,9 @@ def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, 
     ident = time.strftime("%Y%m%dT%H%M%S") + f"-{Path(stage.playbook).stem}-{os.getpid()}"
     progress = Progress(count_tasks(stage, env), secrets, stream=stream, live=live)
     cancelled = {"flag": False}
-    previous = signal.getsignal(signal.SIGINT)
+    # Ctrl-C, and a closed terminal or a kill, cancel the run so ansible-playbook is not orphaned.
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in handled}
 
     def on_sigint(signum, frame):
         cancelled["flag"] = True
@@ -117,7 +119,8 @@ def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, 
         cmdline.append("--diff")
     for inventory in stage.inventories[1:]:
         cmdline += ["-i", inventory]
-    signal.signal(signal.SIGINT, on_sigint)
+    for sig in handled:
+        signal.signal(sig, on_sigint)
     progress.start()
     started = time.monotonic()
     private = Path(tempfile.mkdtemp(prefix="trtllm-deploy-"))
@@ -142,7 +145,8 @@ def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, 
                 cancel_callback=lambda: cancelled["flag"],
             )
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         progress.stop()
         scrub_tree(artifacts_root / ident, secrets)
         shutil.rmtree(private, ignore_errors=True)
