@@ -176,6 +176,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
 from ansible_collections.trtllm.deploy.plugins.module_utils.executables import find_executable
+from ansible_collections.trtllm.deploy.plugins.module_utils.paths import translate
 
 
 def engine_config(output_dir: str) -> dict:
@@ -186,17 +187,6 @@ def engine_config(output_dir: str) -> dict:
         return {}
     mapping = (config.get("pretrained_config") or {}).get("mapping") or {}
     return {"config": config, "mapping": mapping}
-
-
-def to_container(path: str, path_map: dict) -> str | None:
-    """Translate a host path through the longest matching mount; None when no mount holds it."""
-    best = None
-    for host, inside in path_map.items():
-        host = os.path.normpath(host)
-        inside_mount = path == host or path.startswith(host + os.sep)
-        if inside_mount and (best is None or len(host) > len(best[0])):
-            best = (host, os.path.normpath(inside))
-    return None if best is None else best[1] + path[len(best[0]):]
 
 
 def tail(text: str, lines: int = 40) -> str:
@@ -245,7 +235,7 @@ def main() -> None:
         prefix, binary = [docker, "exec", container], options["executable"]
 
         def inside(path: str) -> str:
-            mapped = to_container(os.path.normpath(path), options["path_map"])
+            mapped = translate(path, options["path_map"])
             if mapped is None:
                 module.fail_json(msg=f"{path} is under none of the container's mounts in path_map "
                                  f"({', '.join(sorted(options['path_map']))})")

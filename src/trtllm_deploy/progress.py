@@ -10,12 +10,8 @@ from dataclasses import dataclass, field
 
 from .secrets import mask
 
-# Facts the roles record for the summary: task name -> (fact, summary keys)
-REPORT_FACTS = {
-    "engine_build_report": ("engine_built", "build_seconds"),
-    "smoke_test_report": ("smoke_seconds",),
-    "triton_server_report": ("endpoint",),
-}
+# Facts the roles record for the summary.
+REPORT_FACTS = ("engine_build_report", "smoke_test_report", "triton_server_report")
 LONG_TASK_SECONDS = 15
 
 
@@ -65,7 +61,6 @@ class Progress:
         self.hosts: dict[str, HostState] = {}
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.current = ("", "")
         self.drawn = 0
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, daemon=True)
@@ -93,9 +88,6 @@ class Progress:
 
     def _handle(self, event: dict) -> None:
         kind, data = event.get("event", ""), event.get("event_data", {})
-        if kind == "playbook_on_task_start":
-            self.current = (data.get("role", ""), data.get("task", ""))
-            return
         host = data.get("host")
         if not host:
             return
@@ -122,8 +114,6 @@ class Progress:
                 state.error = f"unreachable: {self._message(result)}"
                 if not self.live:
                     self._line(f"{host}  UNREACHABLE {self._message(result)}")
-        elif kind == "playbook_on_stats":
-            pass
 
     def finish(self, stats: dict | None) -> None:
         for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"), ("dark", "unreachable"),

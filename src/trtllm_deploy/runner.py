@@ -107,9 +107,13 @@ def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, 
     def on_sigint(signum, frame):
         cancelled["flag"] = True
 
+    first_event = {"seen": False}
+
     def event_handler(event: dict) -> bool:
-        if not getattr(event_handler, "scrubbed", False):
-            event_handler.scrubbed = scrub_tree(artifacts_root / ident, secrets) >= 0
+        # ansible-runner has written its environment (secrets included) to `command` by now.
+        if not first_event["seen"]:
+            first_event["seen"] = True
+            scrub_tree(artifacts_root / ident, secrets)
         return progress(event)
 
     cmdline = []
