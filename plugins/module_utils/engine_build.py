@@ -127,7 +127,7 @@ def validate(options: dict, checkpoint: dict) -> list[str]:
     return warnings
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -135,19 +135,23 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def checkpoint_files(checkpoint_dir: str, world: int, known: dict | None = None) -> dict:
+def hash_files(directory: str, names: list[str], known: dict | None = None) -> dict:
     """name -> {size, mtime_ns, sha256}; a file whose size and mtime match `known` is not hashed again."""
     known = known or {}
     files = {}
-    for name in ["config.json"] + [f"rank{r}.safetensors" for r in range(world)]:
-        stat = os.stat(os.path.join(checkpoint_dir, name))
+    for name in names:
+        stat = os.stat(os.path.join(directory, name))
         seen = known.get(name) or {}
         if seen.get("size") == stat.st_size and seen.get("mtime_ns") == stat.st_mtime_ns and seen.get("sha256"):
             digest = seen["sha256"]
         else:
-            digest = _sha256(os.path.join(checkpoint_dir, name))
+            digest = sha256_file(os.path.join(directory, name))
         files[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
     return files
+
+
+def checkpoint_files(checkpoint_dir: str, world: int, known: dict | None = None) -> dict:
+    return hash_files(checkpoint_dir, ["config.json"] + [f"rank{r}.safetensors" for r in range(world)], known)
 
 
 def fingerprint(files: dict, argv: list[str], toolchain: str) -> str:

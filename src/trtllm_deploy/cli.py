@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
     deploy.add_argument("--check", action="store_true", help="change nothing, report what would change")
     deploy.add_argument("--diff", action="store_true", help="show file differences")
+    deploy.add_argument("--serial", metavar="N|N%",
+                        help="rolling deploy: hosts per batch, each batch health-checked before the next")
+    deploy.add_argument("--max-fail-percentage", type=int, metavar="PCT",
+                        help="failed hosts (percent of a batch) that stop the roll (default 0: any)")
     plan = sub.add_parser("plan", help="what deploy would change per host (check and diff; changes nothing)")
     common(plan)
     plan.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
@@ -166,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"report {checked.artifact_dir / 'report.json'}", file=out)
             return code
     if args.command == "deploy":
+        if args.serial:
+            extravars["trtllm_serial"] = args.serial
+        if args.max_fail_percentage is not None:
+            extravars["trtllm_max_fail_percentage"] = args.max_fail_percentage
         stage = Stage("site.yml", args.inventory, args.limit, args.tags, extravars, args.check, args.diff)
     elif args.command == "plan":
         stage = Stage("site.yml", args.inventory, args.limit, extravars=extravars, check=True, diff=True)

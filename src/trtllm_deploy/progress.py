@@ -39,7 +39,7 @@ class HostState:
         return {
             "ok": self.ok, "changed": self.changed, "failed": self.failed, "unreachable": self.unreachable,
             "skipped": self.skipped,
-            "engine": None if built is None else ("built" if built else "reused"),
+            "engine": None if built is None else engine.get("action") or ("built" if built else "reused"),
             "build_seconds": float(engine["seconds"]) if built else None,
             "endpoint": server.get("endpoint") or self.status.get("endpoint"),
             "smoke_seconds": float(smoke["first_seconds"]) if smoke.get("first_seconds") else None,

@@ -1,0 +1,90 @@
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter engine_plan: which host builds each engine key, which hosts receive a copy."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.trtllm.deploy.plugins.module_utils.engine_key import MANIFEST
+
+DOCUMENTATION = r"""
+name: engine_plan
+short_description: One builder per engine build key, copies for the other hosts
+version_added: 0.2.0
+author:
+  - trtllm-deploy maintainers (@trtllm-deploy)
+description:
+  - Groups hosts by the build key of M(trtllm.deploy.engine_key). For each key, a host whose engine is
+    already current is the source; otherwise the first host of the key (in play order) builds.
+    Every other host of the key whose engine is not current receives a copy from the source.
+  - Every host computes the same plan from the same facts, so no host needs to wait for another to decide.
+options:
+  _input:
+    description: Hosts in play order (C(ansible_play_hosts)).
+    type: list
+    elements: str
+    required: true
+  hostvars:
+    description:
+      - C(hostvars); each host needs C(engine_build_key), the registered result of M(trtllm.deploy.engine_key).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Plan the builds
+  ansible.builtin.set_fact:
+    engine_build_plan: "{{ ansible_play_hosts | trtllm.deploy.engine_plan(hostvars) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: >-
+    C(hosts): host -> {action (keep, build or receive), key, source}; C(transfers): [{key, source, receivers}];
+    C(builders): key -> host that builds it.
+  type: dict
+"""
+
+
+def engine_plan(hosts: list, hostvars) -> dict:
+    by_key: dict[str, list[tuple[str, bool]]] = {}
+    for host in hosts:
+        try:
+            fact = hostvars[host]["engine_build_key"]
+        except KeyError:
+            raise AnsibleFilterError(
+                f"{host} has no engine_build_key: run trtllm.deploy.engine_key there first") from None
+        by_key.setdefault(fact["key"], []).append((host, bool(fact["current"])))
+
+    plan = {"hosts": {}, "transfers": [], "builders": {}}
+    for key, members in by_key.items():
+        current = [host for host, ok in members if ok]
+        source = current[0] if current else members[0][0]
+        if not current:
+            plan["builders"][key] = source
+        receivers = [host for host, ok in members if not ok and host != source]
+        for host, ok in members:
+            action = "keep" if ok else ("build" if host == source else "receive")
+            plan["hosts"][host] = {"action": action, "key": key, "source": source}
+        if receivers:
+            plan["transfers"].append({"key": key, "source": source, "receivers": receivers})
+    return plan
+
+
+def with_engine_files(transfers: list, hostvars) -> list:
+    """Each transfer with `files`: what its source's manifest lists, and the manifest itself."""
+    result = []
+    for transfer in transfers:
+        source = hostvars[transfer["source"]]
+        written = source.get("engine_build_manifest") or {}
+        manifest = written.get("manifest") or source["engine_build_key"]["manifest"]
+        if not manifest:
+            raise AnsibleFilterError(f"{transfer['source']} has no manifest for key {transfer['key'][:12]}")
+        result.append(dict(transfer, files=sorted(manifest["files"]) + [MANIFEST]))
+    return result
+
+
+class FilterModule:
+    def filters(self):
+        return {"engine_plan": engine_plan, "with_engine_files": with_engine_files}
