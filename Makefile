@@ -11,7 +11,7 @@ export ANSIBLE_FORCE_COLOR := 0
 IMAGES := gpu-node probe tritonserver-sim
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: demo test venv host images lint unit sim cli molecule benchmark
+.PHONY: demo test venv host images lint unit sim cli molecule benchmark benchmark-fleet
 
 demo: images
 	ansible-playbook testbed/node.yml
@@ -51,3 +51,6 @@ molecule: images
 
 benchmark: images
 	mkdir -p artifacts && python benchmarks/pipeline_converge.py --json artifacts/benchmark-pipeline.json
+
+benchmark-fleet: images
+	mkdir -p artifacts && python benchmarks/fleet_converge.py --json artifacts/benchmark-fleet.json
