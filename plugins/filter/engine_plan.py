@@ -11,7 +11,7 @@ from ansible_collections.trtllm.deploy.plugins.module_utils.engine_key import MA
 DOCUMENTATION = r"""
 name: engine_plan
 short_description: One builder per engine build key, copies for the other hosts
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 description:

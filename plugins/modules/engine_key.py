@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: engine_key
 short_description: The build key of a TensorRT-LLM engine, and whether the engine in place has it
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Computes the build key, a sha256 of the Hugging Face checkpoint's content, dtype, tp/pp, the
     trtllm-build options, the TensorRT-LLM version and the GPU architecture. Hosts with equal keys

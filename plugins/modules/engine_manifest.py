@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: engine_manifest
 short_description: Write, verify or install a TensorRT-LLM engine with its key and checksum manifest
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The manifest C(trtllm-deploy-manifest.json) sits in the engine directory and names the build key
     (see M(trtllm.deploy.engine_key)), what the key is made of, the host that built it and the size and
