@@ -81,12 +81,18 @@ def read_manifest(path: str) -> dict:
     return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else {}
 
 
-def write_manifest(path: str, manifest: dict) -> None:
-    partial = os.path.join(path, f".{MANIFEST}.partial")
+def write_json(path: str, value) -> None:
+    """Write JSON whole or not at all (a sibling file renamed over the target)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial")
     with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
+        json.dump(value, handle, indent=2, sort_keys=True)
         handle.write("\n")
-    os.replace(partial, os.path.join(path, MANIFEST))
+    os.replace(partial, path)
+
+
+def write_manifest(path: str, manifest: dict) -> None:
+    write_json(os.path.join(path, MANIFEST), manifest)
 
 
 def key_change(old: dict, new: dict) -> str:

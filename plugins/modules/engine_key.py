@@ -116,7 +116,6 @@ manifest:
 """
 
 import json
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -133,14 +132,6 @@ def read_cache(path: str | None) -> dict:
     except (OSError, json.JSONDecodeError):
         return {}
     return cache if isinstance(cache, dict) else {}
-
-
-def write_cache(path: str, files: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(files, handle, indent=2, sort_keys=True)
-    os.replace(partial, path)
 
 
 def main() -> None:
@@ -170,7 +161,7 @@ def main() -> None:
     except (ek.KeyInputError, OSError) as err:
         module.fail_json(msg=f"cannot hash the checkpoint: {err}")
     if params["hash_cache"] and files != cache and not module.check_mode:
-        write_cache(params["hash_cache"], files)
+        ek.write_json(params["hash_cache"], files)
 
     components = {
         "model": params["model"],
