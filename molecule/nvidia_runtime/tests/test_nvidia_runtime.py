@@ -32,7 +32,7 @@ def test_toolkit_package_is_installed_from_the_repository(host):
 def test_daemon_json_gained_the_runtime_and_kept_its_keys(host):
     config = json.loads(host.file("/etc/docker/daemon.json").content_string)
     assert config == {
-        "storage-driver": "vfs",
+        "storage-driver": "overlay2",
         "log-driver": "json-file",
         "runtimes": {"nvidia": {"args": [], "path": "nvidia-container-runtime"}},
     }
