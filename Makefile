@@ -54,3 +54,4 @@ benchmark: images
 
 benchmark-fleet: images
 	mkdir -p artifacts && python benchmarks/fleet_converge.py --json artifacts/benchmark-fleet.json
+	python benchmarks/fleet_converge.py --node-cpus 0.4 --json artifacts/benchmark-fleet-capped.json
