@@ -10,7 +10,10 @@ The simulated nodes share this machine's cores with each other and the controlle
 where real hosts each bring their own. So each converge also reports the CPU time the
 whole machine spent (/proc/stat) and how busy its cores were: a run at ~100% is bound
 by this machine, not by the playbooks. --node-cpus caps every node's CPU (docker
---cpus) to give each one a fixed share, as separate machines would have.
+--cpus) to give each one a fixed share, as separate machines would have. The cap holds
+the node's own processes (Ansible's module runs, its dockerd), nearly all of the work;
+the containers its engine starts (Triton) get cgroups beside the node's (cgroupns
+host), not under it, and are not capped.
 
     .venv/bin/python benchmarks/fleet_converge.py [--json FILE] [--sizes 1,2,4] [--node-cpus 0.4]
 """
