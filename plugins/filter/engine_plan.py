@@ -16,7 +16,9 @@ author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 description:
   - Groups hosts by the build key of M(trtllm.deploy.engine_key). For each key, a host whose engine is
-    already current is the source; otherwise the first host of the key (in play order) builds.
+    already current is the source; otherwise one host of the key builds: the first (in play order) that is
+    not serving, else the first. A serving builder must stop its server for the build (conversion and
+    C(trtllm-build) need the GPU memory the server holds); a receiver keeps serving until its deploy batch.
     Every other host of the key whose engine is not current receives a copy from the source.
   - Every host computes the same plan from the same facts, so no host needs to wait for another to decide.
 options:
@@ -27,7 +29,8 @@ options:
     required: true
   hostvars:
     description:
-      - C(hostvars); each host needs C(engine_build_key), the registered result of M(trtllm.deploy.engine_key).
+      - C(hostvars); each host needs C(engine_build_key), the registered result of M(trtllm.deploy.engine_key),
+        and may have C(engine_build_serving) (true when its server container runs).
     type: dict
     required: true
 """
@@ -49,6 +52,7 @@ _value:
 
 def engine_plan(hosts: list, hostvars) -> dict:
     by_key: dict[str, list[tuple[str, bool]]] = {}
+    serving = set()
     for host in hosts:
         try:
             fact = hostvars[host]["engine_build_key"]
@@ -56,11 +60,14 @@ def engine_plan(hosts: list, hostvars) -> dict:
             raise AnsibleFilterError(
                 f"{host} has no engine_build_key: run trtllm.deploy.engine_key there first") from None
         by_key.setdefault(fact["key"], []).append((host, bool(fact["current"])))
+        if _truthy(hostvars[host].get("engine_build_serving", False)):
+            serving.add(host)
 
     plan = {"hosts": {}, "transfers": [], "builders": {}}
     for key, members in by_key.items():
         current = [host for host, ok in members if ok]
-        source = current[0] if current else members[0][0]
+        idle = [host for host, _ in members if host not in serving]
+        source = current[0] if current else (idle or [members[0][0]])[0]
         if not current:
             plan["builders"][key] = source
         receivers = [host for host, ok in members if not ok and host != source]
@@ -70,6 +77,10 @@ def engine_plan(hosts: list, hostvars) -> dict:
         if receivers:
             plan["transfers"].append({"key": key, "source": source, "receivers": receivers})
     return plan
+
+
+def _truthy(value) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
 
 
 def with_engine_files(transfers: list, hostvars) -> list:

@@ -86,20 +86,27 @@ options:
     elements: str
     default: []
   executable:
-    description: Name or path of trtllm-build (inside O(container) when that is set).
+    description: Name or path of trtllm-build (inside the container when O(docker_run) is set).
     type: str
     default: trtllm-build
-  container:
+  docker_run:
     description:
-      - Run C(trtllm-build) in this running container with C(docker exec), as the workflow does in the
-        Triton container. Files are still read and renamed here, through O(path_map).
-    type: str
+      - Run C(trtllm-build) in a one-shot container started by this command line, which ends with the image
+        (C(docker run --rm ... IMAGE); the filter C(trtllm.deploy.oneshot_argv) makes it). Files are still read
+        and renamed here, through O(path_map).
+    type: list
+    elements: str
   path_map:
     description:
       - Host directory to container directory, for every mount that O(checkpoint_dir) and O(output_dir)
-        live under (the container's volumes). Required with O(container).
+        live under (the container's volumes). Required with O(docker_run).
     type: dict
     default: {}
+  toolchain:
+    description:
+      - The TensorRT-LLM version that builds (C(tensorrt_llm.__version__)), part of the fingerprint.
+        Asked of C(<executable> --version) when not given.
+    type: str
   force:
     description: Build even when the engine in place matches its inputs.
     type: bool
@@ -114,8 +121,6 @@ attributes:
   idempotent:
     support: full
     description: A matching fingerprint and complete engine mean nothing runs.
-notes:
-  - The toolchain version is C(tensorrt_llm.__version__) in O(container), else what C(<executable> --version) prints.
 """
 
 EXAMPLES = r"""
@@ -135,7 +140,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 argv:
-  description: The command line (with the final output_dir).
+  description: The trtllm-build command line (with the final output_dir; inside the container with O(docker_run)).
   returned: always
   type: list
   elements: str
@@ -214,8 +219,9 @@ def main() -> None:
             "workers": {"type": "int", "default": 1},
             "extra_args": {"type": "list", "elements": "str", "default": []},
             "executable": {"type": "str", "default": "trtllm-build"},
-            "container": {"type": "str"},
+            "docker_run": {"type": "list", "elements": "str"},
             "path_map": {"type": "dict", "default": {}},
+            "toolchain": {"type": "str"},
             "force": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
@@ -225,14 +231,14 @@ def main() -> None:
         options[plugin] = options[plugin] or options["dtype"]
     output_dir = os.path.normpath(options["output_dir"])
 
-    container = options["container"]
-    if container and not options["path_map"]:
-        module.fail_json(msg="path_map is required with container: map the host directories of the container's mounts")
-    if container:
-        docker = find_executable(module, "docker")
+    docker_run = options["docker_run"]
+    if docker_run and not options["path_map"]:
+        module.fail_json(msg="path_map is required with docker_run: map the host directories of the container's mounts")
+    if docker_run:
+        docker = find_executable(module, docker_run[0])
         if not docker:
-            module.fail_json(msg="docker was not found: it is needed to run trtllm-build in a container")
-        prefix, binary = [docker, "exec", container], options["executable"]
+            module.fail_json(msg=f"{docker_run[0]} was not found: it is needed to run trtllm-build in a container")
+        prefix, binary = [docker] + list(docker_run[1:]), options["executable"]
 
         def inside(path: str) -> str:
             mapped = translate(path, options["path_map"])
@@ -259,15 +265,12 @@ def main() -> None:
     except eb.BuildInputError as err:
         module.fail_json(msg=str(err))
 
-    if container:
-        rc, version_out, _ = module.run_command(
-            prefix + ["python3", "-c", "import tensorrt_llm; print(tensorrt_llm.__version__)"])
-        if rc != 0 and not module.check_mode:
-            module.fail_json(msg=f"container {container} is not running or has no tensorrt_llm: {version_out}")
-    else:
-        rc, version_out, _ = module.run_command([binary, "--version"])
-    toolchain = version_out.strip().splitlines()[-1] if rc == 0 and version_out.strip() else "unknown"
-    argv = prefix + eb.build_argv(binary, in_options, output_dir=inside(output_dir))
+    toolchain = options["toolchain"]
+    if not toolchain:
+        rc, version_out, _ = module.run_command(prefix + [binary, "--version"])
+        toolchain = version_out.strip().splitlines()[-1] if rc == 0 and version_out.strip() else "unknown"
+    # The command inside the container; how the container is started is not part of the engine's inputs.
+    argv = eb.build_argv(binary, in_options, output_dir=inside(output_dir))
     stamp = eb.read_stamp(output_dir)
     files = eb.checkpoint_files(options["checkpoint_dir"], checkpoint["world_size"], stamp.get("checkpoint"))
     fingerprint = eb.fingerprint(files, argv, toolchain)
@@ -289,7 +292,9 @@ def main() -> None:
     if rc != 0 or lacking:
         shutil.rmtree(building, ignore_errors=True)
         why = f"exited with {rc}" if rc != 0 else f"did not write {', '.join(lacking)}"
-        module.fail_json(msg=f"trtllm-build {why}; nothing was changed in {output_dir}", rc=rc,
+        errors = [line.strip() for line in output.splitlines() if "rror" in line]
+        last_error = f": {errors[-1]}" if errors else ""
+        module.fail_json(msg=f"trtllm-build {why}; nothing was changed in {output_dir}{last_error}", rc=rc,
                          output_tail=output, **result)
     with open(os.path.join(building, eb.STAMP), "w", encoding="utf-8") as handle:
         json.dump({"fingerprint": fingerprint, "argv": argv, "toolchain": toolchain, "checkpoint": files,

@@ -79,11 +79,12 @@ def summary_table(report: dict) -> str:
 
 
 def status_table(report: dict) -> str:
-    columns = ["host", "container", "engine", "models READY", "endpoint", "answers"]
+    columns = ["host", "container", "restarts", "engine", "models READY", "endpoint", "answers"]
     rows = []
     for name, host in report["hosts"].items():
         status = host.get("status") or {}
-        rows.append([name, status.get("container", "unknown"), status.get("engine_fingerprint") or "-",
+        rows.append([name, status.get("container", "unknown"), status.get("restarts", "-"),
+                     status.get("engine_key") or "-",
                      f"{len(status.get('models_ready') or [])}/5", status.get("endpoint", "-"),
                      {True: "yes", "True": "yes"}.get(status.get("answers"), "no")])
     return table(columns, rows)

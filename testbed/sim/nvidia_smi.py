@@ -12,10 +12,17 @@ init from NVIDIA_SIM_* variables, or by the stand-in runtime hook inside a GPU
 container): {"profile": "h100-80gb-hbm3", "count": 8, "driver": "loaded",
 "visible": "all"}. With "driver": "absent" it fails like the real tool on a host
 whose kernel driver is not loaded (exit 9).
+
+Memory used is what live processes hold in the node's ledger (/run/nvidia-sim/claims,
+shared with every GPU container by the stand-in runtime hook): one file per allocation,
+flock-ed by its owner for as long as it lives (see tensorrt_llm/cuda.py in the stand-in
+TensorRT-LLM). A file whose lock nobody holds belongs to a dead process and is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -23,6 +30,7 @@ import uuid
 from xml.sax.saxutils import escape
 
 CONFIG_PATH = os.environ.get("NVIDIA_SIM_CONFIG", "/etc/nvidia-sim/config.json")
+LEDGER = os.environ.get("NVIDIA_SIM_LEDGER", "/run/nvidia-sim/claims")
 
 # Per-model facts. H100 as read off a real H100 80GB HBM3 (driver 580); A100 as
 # printed in the LLaMA workflow this project automates (driver 550).
@@ -55,15 +63,45 @@ def load_config() -> dict:
     return config
 
 
+def held_bytes() -> dict[str, int]:
+    """GPU UUID -> bytes held by live processes."""
+    held: dict[str, int] = {}
+    try:
+        names = [n for n in os.listdir(LEDGER) if n.endswith(".claim")]
+    except FileNotFoundError:
+        return held
+    for name in names:
+        path = os.path.join(LEDGER, name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # its owner is alive
+                claim = json.loads(os.read(fd, 1 << 16) or b"{}")
+                if "uuid" in claim:
+                    held[claim["uuid"]] = held.get(claim["uuid"], 0) + int(claim["bytes"])
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        finally:
+            os.close(fd)
+    return held
+
+
 def gpus(config: dict) -> list[dict]:
     profile = PROFILES[config["profile"]]
     everything = []
+    held = held_bytes()
     for index in range(int(config["count"])):
         gpu = dict(profile)
         gpu["uuid"] = "GPU-" + str(uuid.uuid5(uuid.NAMESPACE_OID, f"{config['profile']}/{index}"))
         gpu["bus_id"] = f"00000000:{0x18 + index * 0x10:02X}:00.0"
-        gpu["memory_used"] = 0
-        gpu["memory_free"] = gpu["memory_total"] - gpu["memory_reserved"]
+        used = -(-held.get(gpu["uuid"], 0) // (1 << 20))  # MiB, rounded up
+        gpu["memory_used"] = min(used, gpu["memory_total"] - gpu["memory_reserved"])
+        gpu["memory_free"] = gpu["memory_total"] - gpu["memory_reserved"] - gpu["memory_used"]
         everything.append(gpu)
     visible = str(config.get("visible", "all")).strip()
     if visible in ("", "all"):

@@ -78,6 +78,7 @@ def test_status_json_lists_ready_models_and_an_answer(cli, inventory):
     assert code == 0
     status = json.loads(output[output.index("{"):output.rindex("}") + 1])["cli-node"]
     assert status["container"] == "running" and len(status["models_ready"]) == 5 and status["answers"] is True
+    assert int(status["restarts"]) == 0 and len(status["engine_key"]) == 16
 
 
 def test_a_failing_host_exits_2_and_says_why(cli, inventory):

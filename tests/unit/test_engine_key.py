@@ -175,6 +175,17 @@ def test_plan_copies_from_a_host_that_already_has_the_engine():
     assert engine_plan(["h2", "h3"], hostvars)["transfers"] == []
 
 
+def test_plan_prefers_a_builder_that_is_not_serving():
+    hostvars = {"h1": dict(fact("tp1", False), engine_build_serving=True), "h2": fact("tp1", False),
+                "h3": dict(fact("tp1", False), engine_build_serving="true")}
+    plan = engine_plan(["h1", "h2", "h3"], hostvars)
+    assert plan["builders"] == {"tp1": "h2"}
+    assert plan["transfers"] == [{"key": "tp1", "source": "h2", "receivers": ["h1", "h3"]}]
+    # Every host serving: the first builds (it stops its server for the build).
+    everyone = {h: dict(v, engine_build_serving=True) for h, v in hostvars.items()}
+    assert engine_plan(["h1", "h2", "h3"], everyone)["builders"] == {"tp1": "h1"}
+
+
 def test_plan_names_a_host_without_a_key():
     with pytest.raises(AnsibleFilterError, match="h9 has no engine_build_key"):
         engine_plan(["h9"], {"h9": {}})

@@ -149,13 +149,14 @@ def test_a_killed_build_leaves_the_old_engine_and_nothing_that_looks_complete(bu
 
 FAKE_DOCKER = r'''#!{python}
 import os, subprocess, sys
-# docker exec NAME CMD...: the container sees the host's {root} at /c.
-assert sys.argv[1] == "exec" and sys.argv[2] == "triton_server", sys.argv
-cmd = [a.replace("/c/", "{root}/") for a in sys.argv[3:]]
-if cmd[:2] == ["python3", "-c"]:
-    print("0.9.0"); sys.exit(0)
+# docker run --rm ... IMAGE CMD...: the container sees the host's {root} at /c.
+args = sys.argv[1:]
+assert args[:2] == ["run", "--rm"] and "--gpus" in args, args
+cmd = [a.replace("/c/", "{root}/") for a in args[args.index("serving:image") + 1:]]
 sys.exit(subprocess.call(["{root}/trtllm-build"] + cmd[1:]))
 '''
+DOCKER_RUN = ["docker", "run", "--rm", "--name", "triton_server-build", "--gpus", "all", "--volume", "X:/c",
+              "serving:image"]
 
 
 def test_runs_in_the_container_through_its_mounts(build, tmp_path):
@@ -165,13 +166,13 @@ def test_runs_in_the_container_through_its_mounts(build, tmp_path):
     docker.write_text(FAKE_DOCKER.replace("{python}", sys.executable).replace("{root}", str(tmp_path)))
     docker.chmod(0o755)
     env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
-    rc, result, builds = build(env=env, container="triton_server", path_map={str(tmp_path): "/c"},
-                               executable="trtllm-build")
+    rc, result, builds = build(env=env, docker_run=DOCKER_RUN, path_map={str(tmp_path): "/c"},
+                               executable="trtllm-build", toolchain="0.9.0")
     assert rc == 0, result
-    assert result["argv"][:4] == [str(docker), "exec", "triton_server", "trtllm-build"]
+    assert result["argv"][0] == "trtllm-build"
     assert "--checkpoint_dir=/c/ckpt" in result["argv"] and result["argv"][-5] == "--output_dir=/c/engine"
     assert builds == 1 and (tmp_path / "engine" / "rank1.engine").is_file()
 
-    rc, outside, _ = build(env=env, container="triton_server", path_map={"/elsewhere": "/c"},
-                           executable="trtllm-build")
+    rc, outside, _ = build(env=env, docker_run=DOCKER_RUN, path_map={"/elsewhere": "/c"},
+                           executable="trtllm-build", toolchain="0.9.0")
     assert rc != 0 and "is under none of the container's mounts in path_map (/elsewhere)" in outside["msg"]

@@ -6,7 +6,13 @@ runs it as `nvidia-container-runtime-hook prestart` for every `--gpus` container
 with the OCI state (id, pid, bundle) on stdin. The real hook mounts the driver's
 libraries and `nvidia-smi` into the container; this one copies the stand-in
 `nvidia-smi` and a config naming the GPUs in NVIDIA_VISIBLE_DEVICES into the
-container's root filesystem, and fails like the real one when no driver is loaded.
+container's root filesystem, bind-mounts the node's GPU memory ledger into it (so
+what the container's processes hold shows on the node's GPUs, as device memory is
+shared by every process on a real GPU), and fails like the real one when no driver
+is loaded.
+
+The mount is made inside the container's mount namespace before its root is switched
+(runc runs prestart hooks then), as libnvidia-container mounts the driver's files.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 NODE_CONFIG = "/etc/nvidia-sim/config.json"
 SMI = "/usr/bin/nvidia-smi"
+LEDGER = "/run/nvidia-sim/claims"
 
 
 def main() -> int:
@@ -47,6 +55,14 @@ def main() -> int:
     os.makedirs(os.path.join(root, "etc/nvidia-sim"), exist_ok=True)
     with open(os.path.join(root, "etc/nvidia-sim/config.json"), "w", encoding="utf-8") as handle:
         json.dump(dict(node, visible=visible), handle)
+    os.makedirs(LEDGER, exist_ok=True)
+    target = os.path.join(root, LEDGER.lstrip("/"))
+    os.makedirs(target, exist_ok=True)
+    mount = subprocess.run(["nsenter", f"--target={state['pid']}", "--mount", "--", "mount", "--bind", LEDGER, target],
+                           capture_output=True, text=True, check=False)
+    if mount.returncode != 0:
+        print(f"nvidia-container-cli: mount error: {mount.stderr.strip()}", file=sys.stderr)
+        return 1
     return 0
 
 

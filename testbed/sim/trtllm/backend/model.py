@@ -8,18 +8,16 @@ to rank 0 and never finish loading, as with the real backend, so only rank 0 ser
 """
 
 import json
-import os
-import shutil
-import subprocess
 import threading
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
+from tensorrt_llm import cuda
 from tensorrt_llm.engine import EngineError, read_config
 from tensorrt_llm.runtime import Leader, generate, mpi_rank_and_size, serve_worker
 
-MODEL_TYPES = ("V1", "inflight_batching", "inflight_fused_batching")
+MODEL_TYPES = ("V1", "v1", "inflight_batching", "inflight_fused_batching")
 SCHEDULER_POLICIES = ("max_utilization", "guaranteed_no_evict")
 
 
@@ -39,22 +37,44 @@ def parameters(model_config):
     return values
 
 
-def flag(values, key, default=False):
-    text = values.get(key, "")
-    return default if text == "" else text.strip().lower() in ("true", "1", "yes")
+def strict_bool(text):
+    """GetParameter<bool> of r24.04 model_state.cc: only these spellings; anything else counts as unset."""
+    return {"True": True, "true": True, "TRUE": True, "1": True,
+            "False": False, "false": False, "FALSE": False, "0": False}.get(text)
 
 
 def visible_gpus(device_ids):
-    if os.environ.get("TRTLLM_SIM_ALLOW_NO_GPU") == "1":
+    """The GPUs this rank may use (cuda.visible_gpus() entries), or None when the test bed allows no GPU."""
+    if cuda.no_gpu_allowed():
         return None
-    smi = shutil.which("nvidia-smi")
-    result = subprocess.run([smi, "-L"], capture_output=True, text=True) if smi else None
-    if result is None or result.returncode != 0:
+    gpus = cuda.visible_gpus()
+    if not gpus:
         raise pb_utils.TritonModelException(
             "[TensorRT-LLM][ERROR] CUDA runtime error in cudaGetDeviceCount(): no CUDA-capable device is detected "
             "(start the container with GPUs: --gpus all)")
-    gpus = [line for line in result.stdout.splitlines() if line.startswith("GPU ")]
     return [gpus[i] for i in device_ids if i < len(gpus)] if device_ids else gpus
+
+
+def hold_gpu_memory(gpu, engine_config, world_size, fraction):
+    """Load-time allocations of one rank: its weights and buffers, then the KV cache from what is left.
+
+    As TensorRT-LLM 0.9.0 sizes it: kv_cache_free_gpu_mem_fraction of the memory free
+    once the engine is loaded (cudaMemGetInfo), unless max_tokens_in_paged_kv_cache is lower.
+    """
+    pretrained = engine_config["pretrained_config"]
+    weights = cuda.model_bytes(pretrained, pretrained["dtype"]) // world_size
+    try:
+        held = cuda.allocate({gpu["index"]: weights + cuda.RUNTIME_BUFFER_BYTES + cuda.CONTEXT_BYTES},
+                             "tritonserver (TensorRT-LLM engine)", style="trtllm",
+                             where="cudaMalloc(&ptr, engine weights)")
+        kv_cache = int(cuda.free_bytes(gpu["index"]) * fraction)
+        cuda.allocate({gpu["index"]: kv_cache}, "tritonserver (KV cache)", style="trtllm",
+                      where="cudaMallocAsync(&ptr, KV cache blocks)", allocation=held)
+    except cuda.OutOfMemory as exc:
+        raise pb_utils.TritonModelException(str(exc)) from exc
+    log("info", f"Allocated {kv_cache / cuda.GIB:.2f} GiB for the KV cache "
+                f"(kv_cache_free_gpu_mem_fraction {fraction} of the free memory) on GPU {gpu['index']}")
+    return held
 
 
 def word_lists(tensor):
@@ -84,20 +104,21 @@ class TritonPythonModel:
         model_type = values.get("gpt_model_type", "")
         if model_type not in MODEL_TYPES:
             raise pb_utils.TritonModelException(
-                f"Invalid gpt_model_type '{model_type}'. Must be one of {', '.join(MODEL_TYPES)}")
-        if values.get("batch_scheduler_policy", "guaranteed_no_evict") not in SCHEDULER_POLICIES:
-            raise pb_utils.TritonModelException(
-                f"Invalid batch_scheduler_policy '{values['batch_scheduler_policy']}'. "
-                f"Must be one of {', '.join(SCHEDULER_POLICIES)}")
-        fraction = float(values.get("kv_cache_free_gpu_mem_fraction", "0.9") or 0.9)
+                "Invalid gpt_model_type. Must be v1/inflight_batching/inflight_fused_batching.")
+        self.scheduler_policy = self._scheduler_policy(values)
+        fraction = 0.9
+        try:
+            fraction = float(values["kv_cache_free_gpu_mem_fraction"])
+        except (KeyError, ValueError):
+            log("warn", "kv_cache_free_gpu_mem_fraction is not specified, will use default value of 0.9 or "
+                        "max_tokens_in_paged_kv_cache")
         if not 0.0 < fraction <= 1.0:
             raise pb_utils.TritonModelException(f"kv_cache_free_gpu_mem_fraction must be in (0, 1], got {fraction}")
         engine_dir = values.get("gpt_model_path", "")
         if not engine_dir:
             raise pb_utils.TritonModelException("gpt_model_path is not set: point it at the engine directory")
         self.engine_dir = Path(engine_dir)
-        self.exclude_input = flag(values, "exclude_input_in_output")
-        self.chunked_context = flag(values, "enable_chunked_context")
+        self.exclude_input = bool(strict_bool(values.get("exclude_input_in_output")))
         rank, world_size = mpi_rank_and_size()
         device_ids = [int(i) for i in values.get("gpu_device_ids", "").split(",") if i.strip()]
         try:
@@ -105,6 +126,8 @@ class TritonPythonModel:
             gpus = visible_gpus(device_ids)
             if gpus is not None and len(gpus) < world_size:
                 raise EngineError(f"{world_size} rank(s) need {world_size} GPU(s); this node shows {len(gpus)}")
+            if gpus is not None:
+                self.memory = hold_gpu_memory(gpus[rank % len(gpus)], config, world_size, fraction)
             if rank > 0:
                 log("info", f"rank {rank} of {world_size}: serving its shard to rank 0")
                 serve_worker(self.engine_dir, rank)
@@ -120,7 +143,30 @@ class TritonPythonModel:
         self.chunked_context = self.chunked_context and self.build["plugin_config"].get("use_paged_context_fmha", False)
         log("info", f"engine {self.engine_dir}: {config['pretrained_config']['architecture']}, "
                     f"tp {config['pretrained_config']['mapping']['tp_size']}, {world_size} rank(s), "
-                    f"{model_type}, decoupled={self.decoupled}")
+                    f"{model_type}, decoupled={self.decoupled}, batch_scheduler_policy={self.scheduler_policy}, "
+                    f"chunked context {'on' if self.chunked_context else 'off'}")
+
+    def _scheduler_policy(self, values):
+        """r24.04 model_instance_state.cc: the policy, enable_chunked_context, and the decoupled rule."""
+        policy = values.get("batch_scheduler_policy", "")
+        if policy not in SCHEDULER_POLICIES:
+            log("warn", "batch_scheduler_policy parameter was not found or is invalid (must be max_utilization or "
+                        "guaranteed_no_evict)")
+            policy = "guaranteed_no_evict"
+        self.chunked_context = strict_bool(values.get("enable_chunked_context"))
+        if self.chunked_context is None:
+            log("warn", "enable_chunked_context is not specified, will be set to false.")
+            self.chunked_context = False
+        elif self.chunked_context:
+            log("warn", "enable_chunked_context is set to true, will use context chunking (requires building the "
+                        "model with use_paged_context_fmha).")
+        if self.decoupled and policy != "guaranteed_no_evict" and not self.chunked_context:
+            log("warn", "Decoupled mode with a batch scheduler policy other than guaranteed_no_evict requires "
+                        "building the model with use_paged_context_fmha and setting enable_chunked_context to "
+                        "true. The batch scheduler policy will be set to guaranteed_no_evict since "
+                        "enable_chunked_context is false.")
+            policy = "guaranteed_no_evict"
+        return policy
 
     def execute(self, requests):
         if self.decoupled:

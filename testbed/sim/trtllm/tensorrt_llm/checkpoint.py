@@ -84,6 +84,8 @@ def trtllm_config(hf: dict, dtype: str, tp_size: int, pp_size: int) -> dict:
         "moe_top_k": 0,
         "enable_pos_shift": False,
         "dense_context_fmha": False,
+        # Test bed only: the size of the model this tiny one stands for (GPU memory, tensorrt_llm/cuda.py).
+        **({"sim_stands_for": hf["sim_stands_for"]} if "sim_stands_for" in hf else {}),
     }
 
 

@@ -19,6 +19,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
 BOS, EOS, EOT = 0, 1, 2
+# Meta-Llama-3-8B-Instruct: 8,030,261,248 parameters (16.06 GB in float16, its safetensors index's total_size).
+LLAMA3_8B_PARAMETERS = 8030261248
 SHAPE = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
          "num_attention_heads": 4, "num_key_value_heads": 2}
 CORPUS = """\
@@ -104,6 +106,8 @@ def write(output: Path, seed: int = 2024) -> list[Path]:
             "max_position_embeddings": 8192, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 500000.0,
             "tie_word_embeddings": False, "torch_dtype": "float16", "transformers_version": "4.40.0",
             "use_cache": True, **SHAPE,
+            # Test bed only: the stand-ins hold GPU memory for the model this one stands in for.
+            "sim_stands_for": {"name": "Meta-Llama-3-8B-Instruct", "parameters": LLAMA3_8B_PARAMETERS},
         },
         "generation_config.json": {"bos_token_id": BOS, "eos_token_id": [EOS, EOT], "do_sample": False,
                                    "transformers_version": "4.40.0"},

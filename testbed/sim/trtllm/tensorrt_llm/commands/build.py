@@ -11,7 +11,7 @@ from pathlib import Path
 
 from safetensors.numpy import load_file
 
-from .. import __version__
+from .. import __version__, cuda
 from ..checkpoint import CheckpointError, numpy_dtype, read_trtllm_config
 from ..engine import write_rank
 
@@ -198,19 +198,35 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         log("E", f"{checkpoint} lacks {', '.join(missing)} for world_size {world_size}")
         return 1
+    gpus = cuda.visible_gpus()
+    if not gpus and not cuda.no_gpu_allowed():
+        log("E", "CUDA initialization failure with error: 100 (no CUDA-capable device is detected); "
+                 "TensorRT builds on a GPU: run trtllm-build where GPUs are visible (--gpus)")
+        return 1
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     dtype = numpy_dtype(pretrained["dtype"])
+    rank_bytes = cuda.model_bytes(pretrained, pretrained["dtype"]) // world_size
     started = time.monotonic()
 
     def build_rank(rank: int) -> None:
         log("I", f"Building rank {rank} of {world_size} from {checkpoint / f'rank{rank}.safetensors'}")
-        weights = load_file(str(checkpoint / f"rank{rank}.safetensors"))
-        write_rank(output / f"rank{rank}.engine", {k: v.astype(dtype) for k, v in weights.items()}, rank)
+        held = cuda.allocate({rank % len(gpus): rank_bytes + cuda.BUILDER_WORKSPACE_BYTES + cuda.CONTEXT_BYTES},
+                             f"trtllm-build rank {rank}") if gpus else None
+        try:
+            weights = load_file(str(checkpoint / f"rank{rank}.safetensors"))
+            write_rank(output / f"rank{rank}.engine", {k: v.astype(dtype) for k, v in weights.items()}, rank)
+        finally:
+            if held:
+                held.release()
         log("I", f"Engine serialized to {output / f'rank{rank}.engine'}")
 
-    with ThreadPoolExecutor(max_workers=max(1, min(args.workers, world_size))) as pool:
-        list(pool.map(build_rank, range(world_size)))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(args.workers, world_size))) as pool:
+            list(pool.map(build_rank, range(world_size)))
+    except cuda.OutOfMemory as exc:
+        print(f"Traceback (most recent call last):\n  File \"trtllm-build\", in <module>\n{exc}", file=sys.stderr)
+        return 1
     config = {"version": __version__, "pretrained_config": pretrained, "build_config": build_config(args, plugins)}
     (output / "config.json").write_text(json.dumps(config, indent=4) + "\n")
     elapsed = time.gmtime(time.monotonic() - started)

@@ -6,11 +6,13 @@ quantization.
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 import tensorrt_llm
+from tensorrt_llm import cuda
 from tensorrt_llm.checkpoint import CheckpointError, load_hf, trtllm_config, write_trtllm
 
 UNSUPPORTED = ("use_weight_only", "smoothquant", "int8_kv_cache", "per_channel", "per_token", "per_group",
@@ -62,6 +64,20 @@ def parse_arguments(argv=None):
     return parser, parser.parse_args(argv)
 
 
+def hold_weights_on_gpus(model_dir, args):
+    """0.9.0 loads the Hugging Face model with device_map="auto": its weights spread over the visible GPUs."""
+    if args.load_model_on_cpu:
+        return
+    gpus = cuda.visible_gpus()
+    config_path = model_dir / "config.json"
+    if not gpus or not config_path.is_file():
+        return
+    config = json.loads(config_path.read_text())
+    share = cuda.model_bytes(config, config.get("torch_dtype", args.dtype)) // len(gpus)
+    # Held until the process ends, like the loaded model.
+    cuda.allocate({g["index"]: share + cuda.CONTEXT_BYTES for g in gpus}, "convert_checkpoint.py")
+
+
 def main(argv=None):
     parser, args = parse_arguments(argv)
     print(f"[TensorRT-LLM] TensorRT-LLM version: {tensorrt_llm.__version__}", flush=True)
@@ -74,12 +90,17 @@ def main(argv=None):
         parser.error("--tp_size, --pp_size and --workers must be positive")
     started = time.time()
     try:
+        hold_weights_on_gpus(Path(args.model_dir), args)
         hf_config, hf_weights = load_hf(Path(args.model_dir))
         config = trtllm_config(hf_config, args.dtype, args.tp_size, args.pp_size)
         for path in write_trtllm(Path(args.output_dir), config, hf_weights, args.workers):
             print(f"[TensorRT-LLM] wrote {path}", flush=True)
     except CheckpointError as exc:
         print(f"[TensorRT-LLM][ERROR] {exc}", file=sys.stderr)
+        return 1
+    except cuda.OutOfMemory as exc:
+        print(f"Traceback (most recent call last):\n  File \"convert_checkpoint.py\", in <module>\n{exc}",
+              file=sys.stderr)
         return 1
     print(f"Total time of converting checkpoints: {time.strftime('%H:%M:%S', time.gmtime(time.time() - started))}")
     return 0

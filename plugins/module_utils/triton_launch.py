@@ -1,0 +1,68 @@
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How containers of the serving image are started: the server's command and one-shot runs.
+
+No Ansible imports. server_command() is the command tensorrtllm_backend r24.04's
+scripts/launch_triton_server.py builds (get_cmd), run in the foreground as the
+container's main process instead of in the background by the script;
+oneshot_argv() is the `docker run --rm` prefix for conversion and builds, with the
+options of the serving container.
+"""
+
+from __future__ import annotations
+
+TRITONSERVER = "/opt/tritonserver/bin/tritonserver"
+
+
+def server_command(world_size: int, model_repo: str, http_port: int, grpc_port: int, metrics_port: int,
+                   tensorrt_llm_model_names: list[str] | None = None, tritonserver: str = TRITONSERVER,
+                   extra_args: list[str] | None = None) -> list[str]:
+    """One MPMD mpirun: a tritonserver per rank. Ranks > 0 load only the TensorRT-LLM model(s).
+
+    As r24.04's get_cmd: `mpirun --allow-run-as-root`, then per rank `-n 1 tritonserver
+    --model-repository=R [ranks > 0: --model-control-mode=explicit --load-model=M ...]
+    --grpc-port --http-port --metrics-port --disable-auto-complete-config
+    --backend-config=python,shm-region-prefix-name=prefix{i}_ :`. Its `--log` (which adds
+    --log-verbose=3 on rank 0) is left out: Docker's logging driver keeps the output.
+    """
+    if int(world_size) < 1:
+        raise ValueError(f"world_size must be at least 1, got {world_size}")
+    names = list(tensorrt_llm_model_names or ["tensorrt_llm"])
+    argv = ["mpirun", "--allow-run-as-root"]
+    for rank in range(int(world_size)):
+        argv += ["-n", "1", tritonserver, f"--model-repository={model_repo}"]
+        if rank != 0:
+            argv += ["--model-control-mode=explicit"] + [f"--load-model={name}" for name in names]
+        argv += [f"--grpc-port={grpc_port}", f"--http-port={http_port}", f"--metrics-port={metrics_port}",
+                 "--disable-auto-complete-config", f"--backend-config=python,shm-region-prefix-name=prefix{rank}_"]
+        argv += list(extra_args or [])
+        argv.append(":")
+    return argv
+
+
+def oneshot_argv(spec: dict, name: str | None = None, workdir: str | None = None) -> list[str]:
+    """`docker run --rm ... IMAGE`: the serving container's options (network, shm, ulimits,
+    runtime, GPUs, environment, mounts) for a command that runs once and is removed."""
+    argv = ["docker", "run", "--rm"]
+    if name:
+        argv += ["--name", name]
+    if spec.get("network_mode"):
+        argv += ["--network", spec["network_mode"]]
+    if spec.get("shm_size"):
+        argv += ["--shm-size", str(spec["shm_size"])]
+    for ulimit in spec.get("ulimits") or []:
+        limit, soft, hard = str(ulimit).split(":")
+        argv += ["--ulimit", f"{limit}={soft}:{hard}"]
+    if spec.get("runtime"):
+        argv += ["--runtime", spec["runtime"]]
+    gpus = str(spec.get("gpus", "all"))
+    if gpus not in ("", "none", "0"):
+        argv += ["--gpus", gpus]
+    for key, value in sorted((spec.get("env") or {}).items()):
+        argv += ["--env", f"{key}={value}"]
+    for container_dir, host_dir in sorted((spec.get("mounts") or {}).items()):
+        argv += ["--volume", f"{host_dir}:{container_dir}"]
+    if workdir:
+        argv += ["--workdir", workdir]
+    argv.append(spec["image"])
+    return argv
