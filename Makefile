@@ -50,7 +50,7 @@ molecule: images
 	done
 
 benchmark: images
-	mkdir -p artifacts && python benchmarks/pipeline_converge.py --json artifacts/benchmark-pipeline.json
+	mkdir -p artifacts && python benchmarks/pipeline_converge.py --large-gb 2 --json artifacts/benchmark-pipeline.json
 
 benchmark-fleet: images
 	mkdir -p artifacts && python benchmarks/fleet_converge.py --json artifacts/benchmark-fleet.json

@@ -7,7 +7,13 @@ automation's own overhead (everything else: Ansible, git, docker, checks), and
 reports the ratios. Numbers are from one run on this machine; run it with
 `make benchmark` (it replaces the node trtllm-node-local).
 
-    .venv/bin/python benchmarks/pipeline_converge.py [--json FILE]
+With --large-gb N it does the same a second time with a checkpoint (and so an engine) of
+N GB more (an inert tensor the stand-ins carry, tiny.py --pad-bytes) and reports the ratio of
+the two no-op converges: nothing of a large model may be hashed or copied again. It also
+counts the files on the node that hold the engine's bytes (rank0.engine's sha256): one per
+host means the engine was written once, not copied into the model repository.
+
+    .venv/bin/python benchmarks/pipeline_converge.py [--large-gb 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORK_TASKS = {
     "convert": "Convert the Hugging Face checkpoint",
     "build": "Build the engine",
-    "server start": ("Launch Triton", "Poll /v2/health/ready"),
+    "server start": ("Run the server", "Wait for the models"),
 }
 
 
@@ -58,21 +64,45 @@ def changed(report: dict) -> int:
     return sum(stats.get("changed", 0) for stats in report["stats"].values())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", type=Path, help="also write the numbers here")
-    args = parser.parse_args()
-    subprocess.run(["docker", "rm", "-f", "trtllm-node-local"], capture_output=True)
-    node_wall, _ = run_playbook("testbed/node.yml")
+# Run on the node: the files under the model and repository trees with rank0.engine's content.
+ENGINE_COPIES = """
+import hashlib, os, sys
+def sha(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        for b in iter(lambda: f.read(1 << 24), b''):
+            h.update(b)
+    return h.hexdigest()
+engine = sys.argv[1]
+size, want = os.path.getsize(engine), sha(engine)
+found = [os.path.join(d, n) for top in sys.argv[2:] for d, _, names in os.walk(top) for n in names]
+print(sum(1 for p in found if os.path.isfile(p) and os.path.getsize(p) == size and sha(p) == want), size)
+"""
+NODE = "trtllm-node-local"
+ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine/rank0.engine"
+
+
+def engine_copies() -> tuple[int, int]:
+    argv = ["docker", "exec", NODE, "python3", "-c", ENGINE_COPIES, ENGINE, "/root/models", "/opt/trtllm"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def measure(pad_bytes: int) -> dict:
+    subprocess.run(["docker", "rm", "-f", NODE], capture_output=True)
+    node_wall, _ = run_playbook("testbed/node.yml", "-e", f"testbed_model_pad_bytes={pad_bytes}")
     first_wall, first = run_playbook("site.yml", "-i", "inventories/local")
-    second_wall, second = run_playbook("site.yml", "-i", "inventories/local")
+    copies, engine_bytes = engine_copies()
+    # No-op converges, best of two (the same work; the lower is the less disturbed).
+    second_wall, second = min((run_playbook("site.yml", "-i", "inventories/local") for _ in range(2)),
+                              key=lambda run: run[0])
     per_task = task_seconds(first)
     work = {}
     for label, prefixes in WORK_TASKS.items():
         prefixes = (prefixes,) if isinstance(prefixes, str) else prefixes
         work[label] = round(sum(s for name, s in per_task.items() if any(p in name for p in prefixes)), 2)
     inside = sum(work.values())
-    result = {
+    return {
         "node_setup_seconds": round(node_wall, 1),
         "first_converge_seconds": round(first_wall, 1),
         "first_converge_work_seconds": work,
@@ -82,7 +112,21 @@ def main() -> int:
         "second_converge_seconds": round(second_wall, 1),
         "second_converge_changed": changed(second),
         "second_vs_first": round(second_wall / first_wall, 3),
+        "engine_rank0_bytes": engine_bytes,
+        "engine_copies_on_node": copies,
     }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--large-gb", type=float, default=0.0, help="also measure a checkpoint this much larger")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+    result = {"tiny": measure(0)}
+    if args.large_gb:
+        result["large"] = measure(int(args.large_gb * (1 << 30)))
+        result["noop_large_vs_tiny"] = round(result["large"]["second_converge_seconds"]
+                                             / result["tiny"]["second_converge_seconds"], 3)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -38,7 +38,8 @@ def smi(tmp_path):
         path.write_text(json.dumps(config))
         return subprocess.run(
             [sys.executable, str(REPO / "testbed" / "sim" / "nvidia_smi.py"), *args],
-            capture_output=True, text=True, env=dict(os.environ, NVIDIA_SIM_CONFIG=str(path)),
+            capture_output=True, text=True,
+            env=dict(os.environ, NVIDIA_SIM_CONFIG=str(path), NVIDIA_SIM_LEDGER=str(tmp_path / "claims")),
         )
 
     return run

@@ -11,6 +11,7 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
 
 REPO = "/opt/trtllm/tensorrtllm_backend/triton_model_repo"
 ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine"
+ENGINE_IN_CONTAINER = "/models/trt/Tiny-Llama-Sim-trt-engine"  # gpt_model_path: served where it was built
 SEED_REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
                 "pad_id": 2, "end_id": 2}
 
@@ -35,6 +36,32 @@ def test_container_runs_with_the_workflows_options(host):
         "/opt/trtllm/tensorrt-demo:/root/tensorrt-demo"])
 
 
+def test_the_server_is_the_containers_supervised_main_process(host):
+    state = inspect(host)
+    cmd, hostconfig = state["Config"]["Cmd"], state["HostConfig"]
+    # r24.04's launch_triton_server.py command for world size 1, in the foreground, without --log.
+    assert cmd == ["mpirun", "--allow-run-as-root", "-n", "1", "/opt/tritonserver/bin/tritonserver",
+                   "--model-repository=/tensorrtllm_backend/triton_model_repo", "--grpc-port=8001", "--http-port=8000",
+                   "--metrics-port=8002", "--disable-auto-complete-config",
+                   "--backend-config=python,shm-region-prefix-name=prefix0_", ":"]
+    assert hostconfig["RestartPolicy"]["Name"] == "unless-stopped" and hostconfig["Init"] is True
+    assert hostconfig["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "100m", "max-file": "3"}}
+    assert state["RestartCount"] == 0
+    # Triton and the TensorRT-LLM runtime write to the container's output, which Docker keeps.
+    logs = host.run("docker logs triton_server").stderr + host.run("docker logs triton_server").stdout
+    assert "[TensorRT-LLM][INFO] engine /models/trt/Tiny-Llama-Sim-trt-engine" in logs
+    assert "batch_scheduler_policy=max_utilization, chunked context on" in logs
+    assert "--log-verbose" not in " ".join(cmd)
+    # Only the server: no conversion or build container is left.
+    assert host.check_output("docker ps -a --format '{{.Names}}'").split() == ["triton_server"]
+
+
+def test_the_server_holds_the_gpu_memory_of_a_llama3_8b(host):
+    used = int(host.check_output("nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits"))
+    # Weights (~15.3 GiB) plus 0.9 of what is then free for the KV cache: ~74.6 GB of 80, as in the workflow.
+    assert 70000 < used < 81559
+
+
 def test_checkout_is_r24_04_with_submodule_and_lfs(host):
     backend = "/opt/trtllm/tensorrtllm_backend"
     assert host.check_output(f"git -C {backend} rev-parse --abbrev-ref HEAD") in ("r24.04", "HEAD")
@@ -46,8 +73,14 @@ def test_engine_has_its_stamp_and_the_workflows_limits(host):
     stamp = json.loads(host.file(f"{ENGINE}/.trtllm-deploy-build.json").content_string)
     assert len(stamp["fingerprint"]) == 64 and stamp["toolchain"] == "0.9.0"
     assert "--use_paged_context_fmha=enable" in stamp["argv"]
-    build = json.loads(host.file(f"{REPO}/tensorrt_llm/1/config.json").content_string)["build_config"]
+    build = json.loads(host.file(f"{ENGINE}/config.json").content_string)["build_config"]
     assert (build["max_batch_size"], build["max_input_len"], build["max_output_len"]) == (256, 2048, 1024)
+
+
+def test_the_engine_is_written_once(host):
+    # Served where it was built: the model repository's version directory holds no copy.
+    assert host.file(f"{REPO}/tensorrt_llm/1").is_directory
+    assert host.file(f"{REPO}/tensorrt_llm/1").listdir() in ([], [".gitkeep"])
 
 
 def test_five_configs_carry_the_workflows_values(host):
@@ -56,9 +89,9 @@ def test_five_configs_carry_the_workflows_values(host):
     assert all("max_batch_size: 256" in t for t in text.values())
     assert all('"/models/trt/Tiny-Llama-Sim"' in text[m] for m in ("preprocessing", "postprocessing"))
     llm = text["tensorrt_llm"]
-    engine_dir = '"/tensorrtllm_backend/triton_model_repo/tensorrt_llm/1"'
-    for value in ('"inflight_fused_batching"', '"max_utilization"', '"0.9"', engine_dir):
+    for value in ('"inflight_fused_batching"', '"max_utilization"', '"0.9"', f'"{ENGINE_IN_CONTAINER}"'):
         assert value in llm
+    assert 'parameters { key: "enable_chunked_context" value: { string_value: "true" } }' in llm
     assert "decoupled: true" in llm and "decoupled: true" in text["tensorrt_llm_bls"]
     assert '"tensorrt_llm"' in text["tensorrt_llm_bls"]
     assert host.file(f"{REPO}/tensorrt_llm_bls/1/lib/triton_decoder.py").exists

@@ -193,11 +193,15 @@ class TritonPythonModel:
         length = int(scalar(request, "input_lengths", ids.size))
         ids = ids[:length].astype(np.int64).tolist()
         max_new = int(scalar(request, "request_output_len", 16))
-        if length > self.build["max_input_len"]:
-            raise ValueError(f"input length {length} exceeds the engine's max_input_len {self.build['max_input_len']}")
+        # The batch manager's check (llmRequest.h): without context chunking a prompt must fit
+        # max_num_tokens, the tokens one engine step takes, as well as max_input_len.
+        limit = self.build["max_input_len"]
         max_tokens = self.build.get("max_num_tokens")
-        if max_tokens and length > max_tokens and not self.chunked_context:
-            raise ValueError(f"input length {length} exceeds max_num_tokens {max_tokens} and chunked context is off")
+        if max_tokens and not self.chunked_context:
+            limit = min(limit, max_tokens)
+        if length > limit:
+            raise ValueError(f"Cannot process new request: Prompt length ({length}) exceeds maximum input length "
+                             f"({limit}).")
         if max_new > self.build["max_output_len"]:
             raise ValueError(f"request_output_len {max_new} exceeds the engine's max_output_len "
                              f"{self.build['max_output_len']}")
@@ -232,7 +236,7 @@ class TritonPythonModel:
             ids, max_new, options = self._prepare(request)
             pairs = list(generate(self.leader, ids, max_new, **options))
         except ValueError as exc:
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
+            return self._refuse(request, exc)
         tokens = [t for t, _ in pairs] if self.exclude_input else ids + [t for t, _ in pairs]
         return pb_utils.InferenceResponse(
             output_tensors=self._outputs(tokens, [p for _, p in pairs], scalar(request, "return_log_probs", False)))
@@ -253,7 +257,13 @@ class TritonPythonModel:
             sender.send(pb_utils.InferenceResponse(output_tensors=self._outputs(tokens, [p for _, p in pairs], want)),
                         flags=final)
         except Exception as exc:  # every request gets an answer, even an unexpected failure
-            sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc))), flags=final)
+            sender.send(self._refuse(request, exc), flags=final)
+
+    @staticmethod
+    def _refuse(request, exc):
+        # The r24.04 backend logs the runtime's refusal and answers the request with it.
+        log("error", f"Encountered error for requestId {request.request_id() or 0}: {exc}")
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)))
 
     def finalize(self):
         if getattr(self, "leader", None):

@@ -10,6 +10,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 DTYPES = {"float16": np.float16, "float32": np.float32}
+PADDING, ENGINE_PADDING = "model.sim_padding", "transformer.sim_padding"
 LLAMA_ARCHITECTURES = ("LlamaForCausalLM",)
 
 
@@ -130,7 +131,10 @@ def split_rank(config: dict, hf: dict[str, np.ndarray], rank: int) -> dict[str, 
         out[dst + "mlp.proj.weight"] = _cols(hf[src + "mlp.down_proj.weight"], tp, rank)
         out[dst + "input_layernorm.weight"] = hf[src + "input_layernorm.weight"]
         out[dst + "post_layernorm.weight"] = hf[src + "post_attention_layernorm.weight"]
-    return {name: np.ascontiguousarray(w.astype(dtype)) for name, w in out.items()}
+    weights = {name: np.ascontiguousarray(w.astype(dtype)) for name, w in out.items()}
+    if PADDING in hf:  # test-bed padding (tiny.py): split across ranks, kept as bytes
+        weights[ENGINE_PADDING] = np.array_split(hf[PADDING], tp)[rank]
+    return weights
 
 
 def required_hf_names(config: dict) -> list[str]:

@@ -14,8 +14,9 @@ for the Python tools (conversion, trtllm-build), TensorRT-LLM's CUDA error for t
 How much each stand-in asks for (sizes of the model the checkpoint stands for):
   every process, per GPU it touches   CONTEXT_BYTES (CUDA context and cuBLAS workspace)
   convert_checkpoint.py               the Hugging Face weights, spread over the visible GPUs
-                                      (0.9.0 loads them with device_map="auto" unless --load_model_on_cpu)
-  trtllm-build, per rank              that rank's weights + BUILDER_WORKSPACE_BYTES (TensorRT's builder)
+                                      (0.9.0 preloads them with device_map="auto" unless --load_by_shard)
+  trtllm-build, per rank              that rank's weights + BUILDER_WORKSPACE_BYTES (TensorRT's builder),
+                                      on GPU rank % min(visible GPUs, --workers), as 0.9.0's build.py
   the tensorrtllm backend, per rank   that rank's weights + RUNTIME_BUFFER_BYTES, then the KV cache:
                                       kv_cache_free_gpu_mem_fraction of what is free after that
 """
@@ -30,7 +31,10 @@ import shutil
 import subprocess
 import uuid
 
-LEDGER = os.environ.get("NVIDIA_SIM_LEDGER", "/run/nvidia-sim/claims")
+
+def ledger() -> str:
+    return os.environ.get("NVIDIA_SIM_LEDGER", "/run/nvidia-sim/claims")
+
 MIB = 1 << 20
 GIB = 1 << 30
 CONTEXT_BYTES = 512 * MIB
@@ -89,6 +93,12 @@ def torch_oom(gpu: dict, wanted: int) -> str:
             f"unallocated.")
 
 
+def tensorrt_oom(gpu: dict, wanted: int) -> str:
+    # TensorRT's builder allocator, as trtllm-build prints it (the detail in parentheses is the stand-in's).
+    return (f"[TRT] [E] 1: [defaultAllocator.cpp::allocate::20] Error Code 1: Cuda Runtime (out of memory) "
+            f"(GPU {gpu['index']}: {_gib(wanted)} requested, {_gib(gpu['free'])} free of {_gib(gpu['total'])})")
+
+
 def trtllm_oom(gpu: dict, wanted: int, where: str) -> str:
     # TensorRT-LLM 0.9.0's TLLM_CUDA_CHECK text (cpp/include/tensorrt_llm/common/cudaUtils.h).
     return (f"[TensorRT-LLM][ERROR] CUDA runtime error in {where}: out of memory "
@@ -102,14 +112,14 @@ class Allocation:
         self._files: list[tuple[int, str]] = []
 
     def add(self, gpu: dict, nbytes: int, what: str) -> None:
-        os.makedirs(LEDGER, exist_ok=True)
+        os.makedirs(ledger(), exist_ok=True)
         name = f"{gpu['uuid']}-{uuid.uuid4().hex}"
-        staging = os.path.join(LEDGER, f".{name}")
+        staging = os.path.join(ledger(), f".{name}")
         fd = os.open(staging, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, json.dumps({"uuid": gpu["uuid"], "bytes": nbytes, "what": what, "pid": os.getpid()}).encode())
         # Counted only once named *.claim, and already locked then: nvidia-smi never sees it unowned.
-        final = os.path.join(LEDGER, f"{name}.claim")
+        final = os.path.join(ledger(), f"{name}.claim")
         os.rename(staging, final)
         self._files.append((fd, final))
 
@@ -124,8 +134,8 @@ class Allocation:
 @contextlib.contextmanager
 def _ledger_lock():
     """One allocation decision at a time on the node, so two processes cannot take the same free bytes."""
-    os.makedirs(LEDGER, exist_ok=True)
-    fd = os.open(os.path.join(LEDGER, ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    os.makedirs(ledger(), exist_ok=True)
+    fd = os.open(os.path.join(ledger(), ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -144,7 +154,8 @@ def allocate(wanted: dict[int, int], what: str, style: str = "torch", where: str
             if gpu is None:
                 raise OutOfMemory(f"CUDA error: invalid device ordinal (GPU {index}; {len(gpus)} visible)")
             if nbytes > gpu["free"]:
-                raise OutOfMemory(torch_oom(gpu, nbytes) if style == "torch" else trtllm_oom(gpu, nbytes, where))
+                raise OutOfMemory({"torch": torch_oom(gpu, nbytes), "tensorrt": tensorrt_oom(gpu, nbytes)}.get(
+                    style) or trtllm_oom(gpu, nbytes, where))
         for index, nbytes in sorted(wanted.items()):
             allocation.add(gpus[index], nbytes, what)
     return allocation

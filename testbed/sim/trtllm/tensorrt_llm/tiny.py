@@ -85,7 +85,12 @@ def weights(tokenizer: Tokenizer, seed: int) -> dict[str, np.ndarray]:
     return w
 
 
-def write(output: Path, seed: int = 2024) -> list[Path]:
+# Test bed only: an inert tensor of this name gives a checkpoint the bytes of a large model
+# (benchmarks); conversion and build carry it to every rank, the runtime never loads it.
+PADDING = "model.sim_padding"
+
+
+def write(output: Path, seed: int = 2024, pad_bytes: int = 0) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer()
     tokenizer.save(str(output / "tokenizer.json"))
@@ -93,6 +98,9 @@ def write(output: Path, seed: int = 2024) -> list[Path]:
     names = sorted(tensors)
     shards = {"model-00001-of-00002.safetensors": names[: len(names) // 2],
               "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    if pad_bytes > 0:
+        tensors[PADDING] = np.zeros(pad_bytes, np.uint8)
+        shards["model-00002-of-00002.safetensors"].append(PADDING)
     weight_map = {}
     for shard, keys in shards.items():
         save_file({k: tensors[k] for k in keys}, str(output / shard), metadata={"format": "pt"})
@@ -131,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--pad-bytes", type=int, default=0,
+                        help="add an inert tensor of this many bytes (a large checkpoint for benchmarks)")
     args = parser.parse_args(argv)
-    for path in write(args.output_dir, args.seed):
+    for path in write(args.output_dir, args.seed, args.pad_bytes):
         print(f"{path} {path.stat().st_size}")
     return 0
 

@@ -211,11 +211,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def build_rank(rank: int) -> None:
         log("I", f"Building rank {rank} of {world_size} from {checkpoint / f'rank{rank}.safetensors'}")
-        held = cuda.allocate({rank % len(gpus): rank_bytes + cuda.BUILDER_WORKSPACE_BYTES + cuda.CONTEXT_BYTES},
-                             f"trtllm-build rank {rank}") if gpus else None
+        # 0.9.0: gpu_id = rank % min(device_count, --workers); with one worker every rank builds on GPU 0.
+        gpu = rank % max(1, min(len(gpus), args.workers)) if gpus else None
+        held = cuda.allocate({gpu: rank_bytes + cuda.BUILDER_WORKSPACE_BYTES + cuda.CONTEXT_BYTES},
+                             f"trtllm-build rank {rank}", style="tensorrt") if gpus else None
         try:
             weights = load_file(str(checkpoint / f"rank{rank}.safetensors"))
-            write_rank(output / f"rank{rank}.engine", {k: v.astype(dtype) for k, v in weights.items()}, rank)
+            write_rank(output / f"rank{rank}.engine",
+                       {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in weights.items()}, rank)
         finally:
             if held:
                 held.release()
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=max(1, min(args.workers, world_size))) as pool:
             list(pool.map(build_rank, range(world_size)))
     except cuda.OutOfMemory as exc:
-        print(f"Traceback (most recent call last):\n  File \"trtllm-build\", in <module>\n{exc}", file=sys.stderr)
+        log("E", str(exc))
         return 1
     config = {"version": __version__, "pretrained_config": pretrained, "build_config": build_config(args, plugins)}
     (output / "config.json").write_text(json.dumps(config, indent=4) + "\n")

@@ -65,8 +65,9 @@ def parse_arguments(argv=None):
 
 
 def hold_weights_on_gpus(model_dir, args):
-    """0.9.0 loads the Hugging Face model with device_map="auto": its weights spread over the visible GPUs."""
-    if args.load_model_on_cpu:
+    """0.9.0 preloads the Hugging Face model with device_map="auto" (its weights spread over the visible GPUs)
+    unless --load_by_shard; --load_model_on_cpu does not reach that path."""
+    if args.load_by_shard:
         return
     gpus = cuda.visible_gpus()
     config_path = model_dir / "config.json"
