@@ -35,8 +35,8 @@ def container_state(inspect: dict) -> dict:
 def died(before: dict, now: dict) -> str | None:
     """Why the server is gone since `before`, or None while it runs the same process."""
     if now["restart_count"] > before["restart_count"] or now["started_at"] != before["started_at"]:
-        return (f"exited and was restarted by Docker ({now['restart_count']} restart(s) in all; "
-                f"last exit code {now['exit_code']})")
+        # A running container's ExitCode is 0 again: the failed run's code is in its log only.
+        return f"exited and was restarted by Docker ({now['restart_count']} restart(s) in all)"
     if not now["running"]:
         return f"is {now['status']} (exit code {now['exit_code']})"
     return None

@@ -114,7 +114,9 @@ def main() -> None:
         return tr.container_state(json.loads(out)[0]) if rc == 0 else None
 
     def fail(why: str, state: dict | None) -> None:
-        _, log, _ = module.run_command([docker, "logs", "--tail", str(p["log_lines"]), p["container"]])
+        # The server writes to its stderr (Triton's log) and stdout; docker logs replays each on its own.
+        _, out, err = module.run_command([docker, "logs", "--tail", str(p["log_lines"]), p["container"]])
+        log = out + err
         errors = tr.error_lines(log)
         tail = "\n".join(log.splitlines()[-40:])
         detail = "; ".join(errors) if errors else f"no error lines; log tail: {tail}"

@@ -11,7 +11,7 @@ FILL = "/tensorrtllm_backend/tools/fill_template.py"
 TEMPLATES = "/tensorrtllm_backend/all_models/inflight_batcher_llm"
 
 
-def fill_repo(sim, name: str, engine_dir: str, decoupled: bool = True) -> str:
+def fill_repo(sim, name: str, engine_dir: str, decoupled: bool = True, chunked: bool = True) -> str:
     """The seed's config tables, applied with the repository's own tools/fill_template.py."""
     repo = f"/models/{name}"
     sim.run("rm", "-rf", repo)
@@ -27,7 +27,7 @@ def fill_repo(sim, name: str, engine_dir: str, decoupled: bool = True) -> str:
         "tensorrt_llm": f"triton_max_batch_size:256,decoupled_mode:{mode},max_beam_width:1,engine_dir:{engine_dir},"
                         "max_queue_delay_microseconds:0,batching_strategy:inflight_fused_batching,"
                         "batch_scheduler_policy:max_utilization,kv_cache_free_gpu_mem_fraction:0.9,"
-                        "exclude_input_in_output:true,enable_chunked_context:true",
+                        f"exclude_input_in_output:true,enable_chunked_context:{str(chunked).lower()}",
     }
     for model, substitutions in values.items():
         sim.run("python3", FILL, "-i", f"{repo}/{model}/config.pbtxt", substitutions)
@@ -142,6 +142,26 @@ def test_a_stop_word_ends_the_answer_after_it(tp1_server):
 def test_request_longer_than_the_engine_allows_is_refused(tp1_server):
     status, body = tp1_server.http("POST", "/v2/models/ensemble/generate", {**SEED_REQUEST, "max_tokens": 4096})
     assert status == 400 and "exceeds the engine's max_output_len 1024" in body
+
+
+# ~1500 tokens with the tiny tokenizer: above the engine's max_num_tokens (1024), within max_input_len (2048).
+LONG_PROMPT = "What is machine learning? " * 214
+
+
+def test_a_prompt_longer_than_max_num_tokens_is_answered_with_chunked_context(tp1_server):
+    assert tp1_server.generate(text_input=LONG_PROMPT, max_tokens=2)["text_output"]
+
+
+def test_without_chunked_context_r24_04_refuses_it_and_drops_max_utilization(built, sim_factory):
+    sim = sim_factory()
+    sim.launch(fill_repo(sim, "repo-unchunked", "/models/engine-tp1", chunked=False))
+    sim.wait_ready()
+    status, body = sim.http("POST", "/v2/models/ensemble/generate", {**SEED_REQUEST, "text_input": LONG_PROMPT})
+    log = sim.run("cat", "/tmp/triton.log")[1]
+    assert status == 400 and "Cannot process new request: Prompt length (" in body
+    assert "exceeds maximum input length (1024)" in body
+    assert "The batch scheduler policy will be set to guaranteed_no_evict since enable_chunked_context is false" in log
+    assert "Encountered error for requestId" in log
 
 
 def test_tp2_with_world_size_2_runs_two_ranks_and_answers_like_tp1(tp1_server, sim_factory):

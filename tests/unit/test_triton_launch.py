@@ -1,0 +1,89 @@
+"""How containers of the serving image start: the server's command and one-shot runs."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.trtllm.deploy.plugins.filter.triton_launch import oneshot_argv, triton_server_command
+from ansible_collections.trtllm.deploy.plugins.module_utils import triton_ready as tr
+from conftest import REPO
+
+LAUNCH = REPO / "testbed/sim/upstream/tensorrtllm_backend/scripts/launch_triton_server.py"
+REPO_DIR = "/tensorrtllm_backend/triton_model_repo"
+
+
+def launch_script():
+    spec = importlib.util.spec_from_file_location("launch_triton_server", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 4])
+def test_the_server_command_is_the_launch_scripts_without_its_log(world_size):
+    script = launch_script().get_cmd(world_size, "/opt/tritonserver/bin/tritonserver", "8001", "8000", "8002",
+                                     REPO_DIR, False, "triton_log.txt", "tensorrt_llm")
+    ours = triton_server_command(world_size, REPO_DIR, 8000, 8001, 8002)
+    assert ours == script
+    assert ours.count("--model-control-mode=explicit") == world_size - 1
+    assert [a for a in ours if a.startswith("--backend-config")] == [
+        f"--backend-config=python,shm-region-prefix-name=prefix{i}_" for i in range(world_size)]
+    assert not any(a.startswith("--log") for a in ours)
+
+
+def test_a_world_size_below_one_is_refused():
+    with pytest.raises(AnsibleFilterError, match="world_size must be at least 1"):
+        triton_server_command(0, REPO_DIR, 8000, 8001, 8002)
+
+
+SPEC = {"image": "nvcr.io/nvidia/tritonserver:24.04-trtllm-python-py3", "network_mode": "host", "shm_size": "2g",
+        "ulimits": ["memlock:-1:-1", "stack:67108864:67108864"], "runtime": "nvidia", "gpus": "all",
+        "env": {"NCCL_DEBUG": "WARN"}, "mounts": {"/models": "/root/models", "/tensorrtllm_backend": "/opt/b"}}
+
+
+def test_a_one_shot_run_has_the_servers_options_and_ends_with_the_image():
+    assert oneshot_argv(SPEC, name="triton_server-build", workdir="/w") == [
+        "docker", "run", "--rm", "--name", "triton_server-build", "--network", "host", "--shm-size", "2g",
+        "--ulimit", "memlock=-1:-1", "--ulimit", "stack=67108864:67108864", "--runtime", "nvidia", "--gpus", "all",
+        "--env", "NCCL_DEBUG=WARN", "--volume", "/root/models:/models", "--volume", "/opt/b:/tensorrtllm_backend",
+        "--workdir", "/w", "nvcr.io/nvidia/tritonserver:24.04-trtllm-python-py3"]
+    assert oneshot_argv(dict(SPEC, runtime="", gpus="2", env={}))[3:] == [
+        "--network", "host", "--shm-size", "2g", "--ulimit", "memlock=-1:-1", "--ulimit", "stack=67108864:67108864",
+        "--gpus", "2", "--volume", "/root/models:/models", "--volume", "/opt/b:/tensorrtllm_backend", SPEC["image"]]
+    with pytest.raises(AnsibleFilterError, match="lacks image"):
+        oneshot_argv({"mounts": {}})
+
+
+RUNNING = {"State": {"Status": "running", "Running": True, "ExitCode": 0, "StartedAt": "t1"}, "RestartCount": 0,
+           "Id": "abcdef0123456789"}
+
+
+def test_a_server_that_died_is_seen_even_when_docker_already_restarted_it():
+    before = tr.container_state(RUNNING)
+    assert tr.died(before, before) is None
+    again = tr.container_state(dict(RUNNING, RestartCount=1, State=dict(RUNNING["State"], StartedAt="t2")))
+    assert tr.died(before, again) == "exited and was restarted by Docker (1 restart(s) in all)"
+    stopped = tr.container_state(dict(RUNNING, State={"Status": "exited", "Running": False, "ExitCode": 137,
+                                                      "StartedAt": "t1"}))
+    assert tr.died(before, stopped) == "is exited (exit code 137)"
+
+
+def test_the_error_lines_of_a_failed_load_are_quoted_and_noise_left_out():
+    log = "\n".join([
+        "I1201 22:05:27.1 1 server.cc:677] Started",
+        "W1201 22:05:27.2 1 pinned_memory_manager.cc:273] Unable to allocate pinned system memory",
+        "E1201 22:05:27.3 1 model_lifecycle.cc:641] failed to load 'tensorrt_llm' version 1: Internal: "
+        "[TensorRT-LLM][ERROR] /models/e/rank0.engine cannot be read",
+        "E1201 22:05:27.4 1 cuda_driver.cc:1] CudaDriverHelper has not been initialized",
+        "mpirun noticed that process rank 0 with PID 0 on node n exited on signal 9 (Killed).",
+    ])
+    assert tr.error_lines(log) == [log.splitlines()[2], log.splitlines()[4]]
+
+
+def test_models_not_ready_are_named_with_their_state():
+    index = [{"name": "ensemble", "state": "READY"}, {"name": "tensorrt_llm", "state": "UNAVAILABLE"}]
+    assert tr.not_ready(index, ["ensemble", "tensorrt_llm", "preprocessing"]) == {
+        "tensorrt_llm": "UNAVAILABLE", "preprocessing": "MISSING"}
