@@ -16,7 +16,7 @@ author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 description:
   - Groups hosts by the build key of M(trtllm.deploy.engine_key). For each key, a host whose engine is
-    already current is the source; otherwise one host of the key builds: the first (in play order) that is
+    already current is the source; otherwise one host of the key builds, the first (in play order) that is
     not serving, else the first. A serving builder must stop its server for the build (conversion and
     C(trtllm-build) need the GPU memory the server holds); a receiver keeps serving until its deploy batch.
     Every other host of the key whose engine is not current receives a copy from the source.

@@ -12,7 +12,7 @@ version_added: 0.2.0
 description:
   - Polls C(/v2/health/ready) until it answers 200, then reads C(/v2/repository/index) and checks that every
     model in O(models) is READY.
-  - Watches the server's container meanwhile (C(docker inspect)): when the server exits, also when Docker has
+  - Watches the server's container meanwhile (C(docker inspect)). When the server exits, also when Docker has
     already restarted it, the wait ends at once instead of at O(timeout).
   - On failure the message quotes the error lines of the container's log (C(docker logs)), where the
     TensorRT-LLM runtime's own messages are.
@@ -46,6 +46,7 @@ attributes:
     description: Reads only; the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is nothing to show.
   idempotent:
     support: full
     description: Never changes anything.
