@@ -85,7 +85,8 @@ def status_table(report: dict) -> str:
         status = host.get("status") or {}
         rows.append([name, status.get("container", "unknown"), status.get("restarts", "-"),
                      status.get("engine_key") or "-",
-                     f"{len(status.get('models_ready') or [])}/{status.get('models_total', '?')}", status.get("endpoint", "-"),
+                     f"{len(status.get('models_ready') or [])}/{status.get('models_total', '?')}",
+                     status.get("endpoint", "-"),
                      {True: "yes", "True": "yes"}.get(status.get("answers"), "no")])
     return table(columns, rows)
 

@@ -6,10 +6,10 @@ import importlib.util
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from conftest import REPO
 
 from ansible_collections.trtllm.deploy.plugins.filter.triton_launch import oneshot_argv, triton_server_command
 from ansible_collections.trtllm.deploy.plugins.module_utils import triton_ready as tr
-from conftest import REPO
 
 LAUNCH = REPO / "testbed/sim/upstream/tensorrtllm_backend/scripts/launch_triton_server.py"
 REPO_DIR = "/tensorrtllm_backend/triton_model_repo"
