@@ -1,10 +1,11 @@
 # Copyright: trtllm-deploy contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One path translation through bind mounts, used both ways: host -> container and container -> host."""
+"""Paths: one translation through bind mounts (host <-> container), and swapping a directory into place."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 
 def translate(path: str, mounts: dict) -> str | None:
@@ -17,3 +18,13 @@ def translate(path: str, mounts: dict) -> str | None:
         if inside and (best is None or len(source) > len(best[0])):
             best = (source, os.path.normpath(target))
     return None if best is None else best[1] + path[len(best[0]):]
+
+
+def replace_directory(staged: str, target: str) -> None:
+    """Put the complete directory `staged` at `target` with renames: `target` is always whole, old or new."""
+    parent, name = os.path.split(os.path.normpath(target))
+    retired = os.path.join(parent, f".{name}.retired-{os.getpid()}")
+    if os.path.lexists(target):
+        os.rename(target, retired)
+    os.rename(staged, target)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -90,6 +90,7 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_key as ek
+from ansible_collections.trtllm.deploy.plugins.module_utils.paths import replace_directory
 
 
 def pretty(manifest: dict) -> str:
@@ -135,12 +136,7 @@ def installed(module: AnsibleModule) -> None:
             shutil.rmtree(src, ignore_errors=True)
         module.exit_json(changed=False, manifest=before, files=len(before["files"]))
     if not module.check_mode:
-        parent, name = os.path.split(path)
-        retired = os.path.join(parent, f".{name}.retired-{os.getpid()}")
-        if os.path.lexists(path):
-            os.rename(path, retired)
-        os.rename(src, path)
-        shutil.rmtree(retired, ignore_errors=True)
+        replace_directory(src, path)
     module.exit_json(changed=True, manifest=incoming, files=len(incoming["files"]),
                      diff={"before": pretty(before), "after": pretty(incoming),
                            "before_header": f"{path}/{ek.MANIFEST}", "after_header": f"{path}/{ek.MANIFEST}"})

@@ -181,7 +181,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
 from ansible_collections.trtllm.deploy.plugins.module_utils.executables import find_executable
-from ansible_collections.trtllm.deploy.plugins.module_utils.paths import translate
+from ansible_collections.trtllm.deploy.plugins.module_utils.paths import replace_directory, translate
 
 
 def engine_config(output_dir: str) -> dict:
@@ -300,11 +300,7 @@ def main() -> None:
         json.dump({"fingerprint": fingerprint, "argv": argv, "toolchain": toolchain, "checkpoint": files,
                    "build_seconds": seconds, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                   handle, indent=2)
-    retired = os.path.join(parent, f".{name}.retired-{os.getpid()}")
-    if os.path.exists(output_dir):
-        os.rename(output_dir, retired)
-    os.rename(building, output_dir)
-    shutil.rmtree(retired, ignore_errors=True)
+    replace_directory(building, output_dir)
     module.exit_json(changed=True, build_seconds=seconds, output_tail=output, **result,
                      **engine_config(output_dir))
 
