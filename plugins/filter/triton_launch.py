@@ -75,7 +75,10 @@ def oneshot_argv(spec, name=None, workdir=None):
     missing = [key for key in ("image", "mounts") if key not in spec]
     if missing:
         raise AnsibleFilterError(f"oneshot_argv: the container spec lacks {', '.join(missing)}")
-    return triton_launch.oneshot_argv(dict(spec), name=name, workdir=workdir)
+    try:
+        return triton_launch.oneshot_argv(dict(spec), name=name, workdir=workdir)
+    except ValueError as err:
+        raise AnsibleFilterError(f"oneshot_argv: {err}") from None
 
 
 class FilterModule:

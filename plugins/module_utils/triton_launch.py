@@ -43,7 +43,8 @@ def server_command(world_size: int, model_repo: str, http_port: int, grpc_port: 
 def oneshot_argv(spec: dict, name: str | None = None, workdir: str | None = None) -> list[str]:
     """`docker run --rm ... IMAGE`: the serving container's options (network, shm, ulimits,
     runtime, GPUs, environment, mounts) for a command that runs once and is removed."""
-    argv = ["docker", "run", "--rm"]
+    # The image is already there (role triton_container): a one-shot run never pulls.
+    argv = ["docker", "run", "--rm", "--pull=never"]
     if name:
         argv += ["--name", name]
     if spec.get("network_mode"):
@@ -51,8 +52,10 @@ def oneshot_argv(spec: dict, name: str | None = None, workdir: str | None = None
     if spec.get("shm_size"):
         argv += ["--shm-size", str(spec["shm_size"])]
     for ulimit in spec.get("ulimits") or []:
-        limit, soft, hard = str(ulimit).split(":")
-        argv += ["--ulimit", f"{limit}={soft}:{hard}"]
+        parts = str(ulimit).split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(f"ulimit {ulimit!r} is not name:soft[:hard]")
+        argv += ["--ulimit", f"{parts[0]}={parts[1]}:{parts[-1]}"]
     if spec.get("runtime"):
         argv += ["--runtime", spec["runtime"]]
     gpus = str(spec.get("gpus", "all"))

@@ -37,6 +37,8 @@ def died(before: dict, now: dict) -> str | None:
     if now["restart_count"] > before["restart_count"] or now["started_at"] != before["started_at"]:
         # A running container's ExitCode is 0 again: the failed run's code is in its log only.
         return f"exited and was restarted by Docker ({now['restart_count']} restart(s) in all)"
+    if now["restarting"]:
+        return f"exited with code {now['exit_code']} and Docker is restarting it"
     if not now["running"]:
         return f"is {now['status']} (exit code {now['exit_code']})"
     return None

@@ -111,7 +111,7 @@ def main() -> None:
     base = p["url"].rstrip("/")
 
     def inspect() -> dict | None:
-        rc, out, _ = module.run_command([docker, "inspect", p["container"]])
+        rc, out, _ = module.run_command([docker, "inspect", "--type", "container", p["container"]])
         return tr.container_state(json.loads(out)[0]) if rc == 0 else None
 
     def fail(why: str, state: dict | None) -> None:
@@ -143,9 +143,12 @@ def main() -> None:
             fail(f"was not ready after {p['timeout']}s", now)
         time.sleep(1)
     seconds = round(time.monotonic() - started, 1)
-    response = open_url(f"{base}/v2/repository/index", method="POST", data="{}", timeout=30,
-                        headers={"Content-Type": "application/json"})
-    index = json.loads(response.read() or b"[]")
+    try:
+        response = open_url(f"{base}/v2/repository/index", method="POST", data="{}", timeout=30,
+                            headers={"Content-Type": "application/json"})
+        index = json.loads(response.read() or b"[]")
+    except Exception as err:  # it died right after ready, or answered something else
+        fail(f"was ready but its repository index could not be read ({err})", inspect())
     models = {entry.get("name"): entry.get("state", "UNKNOWN") for entry in index}
     missing = tr.not_ready(index, p["models"])
     if missing:

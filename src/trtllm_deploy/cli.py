@@ -140,7 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        return run_command(build_parser().parse_args(argv))
+    except KeyboardInterrupt:  # Ctrl-C before or between runs; a run itself is cancelled through the runner
+        print("trtllm-deploy: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def run_command(args: argparse.Namespace) -> int:
     args.inventory = [str(Path(i).resolve()) for i in args.inventory]
     out = sys.stdout
     try:

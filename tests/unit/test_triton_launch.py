@@ -46,15 +46,20 @@ SPEC = {"image": "nvcr.io/nvidia/tritonserver:24.04-trtllm-python-py3", "network
 
 def test_a_one_shot_run_has_the_servers_options_and_ends_with_the_image():
     assert oneshot_argv(SPEC, name="triton_server-build", workdir="/w") == [
-        "docker", "run", "--rm", "--name", "triton_server-build", "--network", "host", "--shm-size", "2g",
+        "docker", "run", "--rm", "--pull=never", "--name", "triton_server-build", "--network", "host",
+        "--shm-size", "2g",
         "--ulimit", "memlock=-1:-1", "--ulimit", "stack=67108864:67108864", "--runtime", "nvidia", "--gpus", "all",
         "--env", "NCCL_DEBUG=WARN", "--volume", "/root/models:/models", "--volume", "/opt/b:/tensorrtllm_backend",
         "--workdir", "/w", "nvcr.io/nvidia/tritonserver:24.04-trtllm-python-py3"]
-    assert oneshot_argv(dict(SPEC, runtime="", gpus="2", env={}))[3:] == [
+    assert oneshot_argv(dict(SPEC, runtime="", gpus="2", env={}))[4:] == [
         "--network", "host", "--shm-size", "2g", "--ulimit", "memlock=-1:-1", "--ulimit", "stack=67108864:67108864",
         "--gpus", "2", "--volume", "/root/models:/models", "--volume", "/opt/b:/tensorrtllm_backend", SPEC["image"]]
     with pytest.raises(AnsibleFilterError, match="lacks image"):
         oneshot_argv({"mounts": {}})
+    # docker_container's name:soft form (hard = soft) is taken; a malformed one is named.
+    assert "nofile=1024:1024" in oneshot_argv(dict(SPEC, ulimits=["nofile:1024"]))
+    with pytest.raises(AnsibleFilterError, match="ulimit 'memlock' is not name:soft"):
+        oneshot_argv(dict(SPEC, ulimits=["memlock"]))
 
 
 RUNNING = {"State": {"Status": "running", "Running": True, "ExitCode": 0, "StartedAt": "t1"}, "RestartCount": 0,
@@ -69,6 +74,8 @@ def test_a_server_that_died_is_seen_even_when_docker_already_restarted_it():
     stopped = tr.container_state(dict(RUNNING, State={"Status": "exited", "Running": False, "ExitCode": 137,
                                                       "StartedAt": "t1"}))
     assert tr.died(before, stopped) == "is exited (exit code 137)"
+    backing_off = tr.container_state(dict(RUNNING, State=dict(RUNNING["State"], Restarting=True, ExitCode=1)))
+    assert tr.died(before, backing_off) == "exited with code 1 and Docker is restarting it"
 
 
 def test_the_error_lines_of_a_failed_load_are_quoted_and_noise_left_out():
