@@ -164,12 +164,23 @@ def test_without_chunked_context_r24_04_refuses_it_and_drops_max_utilization(bui
     assert "Encountered error for requestId" in log
 
 
+CMDLINES = """
+import glob
+for path in glob.glob("/proc/[0-9]*/cmdline"):
+    try:
+        print(open(path, "rb").read().replace(bytes(1), b" ").decode().strip())
+    except OSError:  # the process ended meanwhile
+        pass
+"""
+
+
 def test_tp2_with_world_size_2_runs_two_ranks_and_answers_like_tp1(tp1_server, sim_factory):
     sim = sim_factory()
     sim.launch(fill_repo(sim, "repo-tp2", "/models/engine-tp2"), world_size=2)
     sim.wait_ready()
     assert {m["state"] for m in sim.wait_loaded().values()} == {"READY"}
-    processes = sim.run("ps", "-eo", "args")[1].splitlines()
+    # Whole command lines from /proc (ps may cut them at 80 columns without a terminal).
+    processes = sim.run("python3", "-c", CMDLINES)[1].splitlines()
     servers = [p for p in processes if p.startswith("/opt/tritonserver/bin/tritonserver")]
     assert len(servers) == 2
     assert sum("--model-control-mode=explicit --load-model=tensorrt_llm" in p for p in servers) == 1
