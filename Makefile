@@ -11,13 +11,13 @@ export ANSIBLE_FORCE_COLOR := 0
 IMAGES := gpu-node probe tritonserver-sim
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: demo test venv host images lint unit sim cli molecule benchmark benchmark-fleet
+.PHONY: demo test venv host images lint unit sim cli package molecule benchmark benchmark-fleet
 
 demo: images
 	ansible-playbook testbed/node.yml
-	ansible-playbook site.yml -i inventories/local
+	ansible-playbook site.yml -i testbed/inventories/local
 
-test: lint unit sim cli molecule
+test: lint unit sim cli package molecule
 
 venv:
 	@testbed/ensure-venv.sh $(VENV)
@@ -42,6 +42,9 @@ sim: images
 
 cli: images
 	pytest tests/cli
+
+package: images
+	pytest tests/package
 
 molecule: images
 	@for s in $(SCENARIOS); do \

@@ -63,7 +63,7 @@ def remove_nodes() -> None:
 def inventory(directory: Path, hosts: list[str]) -> Path:
     (directory / "hosts.yml").write_text(json.dumps({"all": {"children": {"gpu_nodes": {
         "hosts": {name: None for name in hosts}}}}}))
-    (directory / "group_vars").symlink_to(REPO / "inventories/local/group_vars")
+    (directory / "group_vars").symlink_to(REPO / "testbed/inventories/local/group_vars")
     return directory
 
 

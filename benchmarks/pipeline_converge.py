@@ -91,10 +91,10 @@ def engine_copies() -> tuple[int, int]:
 def measure(pad_bytes: int) -> dict:
     subprocess.run(["docker", "rm", "-f", NODE], capture_output=True)
     node_wall, _ = run_playbook("testbed/node.yml", "-e", f"testbed_model_pad_bytes={pad_bytes}")
-    first_wall, first = run_playbook("site.yml", "-i", "inventories/local")
+    first_wall, first = run_playbook("site.yml", "-i", "testbed/inventories/local")
     copies, engine_bytes = engine_copies()
     # No-op converges, best of two (the same work; the lower is the less disturbed).
-    second_wall, second = min((run_playbook("site.yml", "-i", "inventories/local") for _ in range(2)),
+    second_wall, second = min((run_playbook("site.yml", "-i", "testbed/inventories/local") for _ in range(2)),
                               key=lambda run: run[0])
     per_task = task_seconds(first)
     work = {}

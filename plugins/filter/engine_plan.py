@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.trtllm.deploy.plugins.module_utils.engine_key import MANIFEST
+from ansible_collections.trtllm.deploy.plugins.module_utils.artifact import MANIFEST
 
 DOCUMENTATION = r"""
 name: engine_plan
@@ -15,7 +15,7 @@ version_added: 0.1.0
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 description:
-  - Groups hosts by the build key of M(trtllm.deploy.engine_key). For each key, a host whose engine is
+  - Groups hosts by the build key of M(trtllm.deploy.artifact_key). For each key, a host whose engine is
     already current is the source; otherwise one host of the key builds, the first (in play order) that is
     not serving, else the first. A serving builder must stop its server for the build (conversion and
     C(trtllm-build) need the GPU memory the server holds); a receiver keeps serving until its deploy batch.
@@ -29,7 +29,7 @@ options:
     required: true
   hostvars:
     description:
-      - C(hostvars); each host needs C(engine_build_key), the registered result of M(trtllm.deploy.engine_key),
+      - C(hostvars); each host needs C(engine_build_key), the registered result of M(trtllm.deploy.artifact_key),
         and may have C(engine_build_serving) (true when its server container runs).
     type: dict
     required: true
@@ -58,7 +58,7 @@ def engine_plan(hosts: list, hostvars) -> dict:
             fact = hostvars[host]["engine_build_key"]
         except KeyError:
             raise AnsibleFilterError(
-                f"{host} has no engine_build_key: run trtllm.deploy.engine_key there first") from None
+                f"{host} has no engine_build_key: run trtllm.deploy.artifact_key (kind engine) there first") from None
         by_key.setdefault(fact["key"], []).append((host, bool(fact["current"])))
         if _truthy(hostvars[host].get("engine_build_serving", False)):
             serving.add(host)
@@ -88,8 +88,8 @@ def with_engine_files(transfers: list, hostvars) -> list:
     result = []
     for transfer in transfers:
         source = hostvars[transfer["source"]]
-        written = source.get("engine_build_manifest") or {}
-        manifest = written.get("manifest") or source["engine_build_key"]["manifest"]
+        built = source.get("engine_build_result") or {}
+        manifest = built.get("manifest") or source["engine_build_key"]["manifest"]
         if not manifest:
             raise AnsibleFilterError(f"{transfer['source']} has no manifest for key {transfer['key'][:12]}")
         result.append(dict(transfer, files=sorted(manifest["files"]) + [MANIFEST]))

@@ -1,18 +1,25 @@
 # Copyright: trtllm-deploy contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What trtllm-build would be asked to do, whether it must run, and the stamp that says so.
+"""What trtllm-build would be asked to do, and whether it must run.
 
 No Ansible imports. The module trtllm_build validates with validate(), builds the
-command with build_argv() and decides with needs_build().
+command with build_argv() and decides with needs_build(): the engine in place is kept
+when its manifest (module_utils.artifact) names the wanted key and lists every file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
-STAMP = ".trtllm-deploy-build.json"
+from ansible_collections.trtllm.deploy.plugins.module_utils.artifact import (
+    MANIFEST,
+    file_digests,
+    hash_files,
+    problems,
+    read_manifest,
+)
+
 DTYPES = ("float16", "bfloat16", "float32")
 CHUNKED_CONTEXT_FLAGS = [
     "--context_fmha=enable",
@@ -62,6 +69,16 @@ def build_argv(executable: str, options: dict, output_dir: str | None = None) ->
         argv += CHUNKED_CONTEXT_FLAGS
     argv += list(values.get("extra_args") or [])
     return argv
+
+
+def argv_options(argv: list[str]) -> dict:
+    """trtllm-build's flags as a dict ('--max_batch_size=256' -> max_batch_size: '256'), output_dir left out."""
+    options = {}
+    for arg in argv[1:]:
+        name, _, value = arg.lstrip("-").partition("=")
+        if name != "output_dir":
+            options[name] = value or True
+    return options
 
 
 def read_checkpoint(checkpoint_dir: str) -> dict:
@@ -127,48 +144,10 @@ def validate(options: dict, checkpoint: dict) -> list[str]:
     return warnings
 
 
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def hash_files(directory: str, names: list[str], known: dict | None = None) -> dict:
-    """name -> {size, mtime_ns, sha256}; a file whose size and mtime match `known` is not hashed again."""
-    known = known or {}
-    files = {}
-    for name in names:
-        stat = os.stat(os.path.join(directory, name))
-        seen = known.get(name) or {}
-        if seen.get("size") == stat.st_size and seen.get("mtime_ns") == stat.st_mtime_ns and seen.get("sha256"):
-            digest = seen["sha256"]
-        else:
-            digest = sha256_file(os.path.join(directory, name))
-        files[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-    return files
-
-
-def checkpoint_files(checkpoint_dir: str, world: int, known: dict | None = None) -> dict:
-    return hash_files(checkpoint_dir, ["config.json"] + [f"rank{r}.safetensors" for r in range(world)], known)
-
-
-def fingerprint(files: dict, argv: list[str], toolchain: str) -> str:
-    content = {
-        "checkpoint": {name: [f["size"], f["sha256"]] for name, f in sorted(files.items())},
-        "argv": argv,
-        "toolchain": toolchain,
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def read_stamp(output_dir: str) -> dict:
-    try:
-        with open(os.path.join(output_dir, STAMP), encoding="utf-8") as handle:
-            return json.load(handle)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+def checkpoint_files(checkpoint_dir: str, world: int) -> dict:
+    """The converted checkpoint's files trtllm-build reads: name -> [size, sha256]."""
+    names = ["config.json"] + [f"rank{r}.safetensors" for r in range(world)]
+    return file_digests(hash_files(checkpoint_dir, names))
 
 
 def engine_files_missing(output_dir: str, world: int) -> list[str]:
@@ -176,21 +155,14 @@ def engine_files_missing(output_dir: str, world: int) -> list[str]:
     return [name for name in wanted if not os.path.isfile(os.path.join(output_dir, name))]
 
 
-def needs_build(stamp: dict, new_fingerprint: str, missing: list[str], force: bool, argv: list[str],
-                files: dict, toolchain: str) -> str | None:
-    """Why a build is needed, or None when the engine in place matches its inputs."""
+def needs_build(output_dir: str, made: dict, world: int, force: bool) -> str | None:
+    """Why a build is needed, or None when the engine in place is the artifact `made`, complete."""
     if force:
         return "force is set"
-    if not stamp:
-        return "no engine built by this module is there"
+    manifest = read_manifest(output_dir)
+    if not manifest:
+        return f"no engine with a {MANIFEST} is there"
+    missing = engine_files_missing(output_dir, world)
     if missing:
         return f"the engine lacks {', '.join(missing)}"
-    if stamp.get("fingerprint") == new_fingerprint:
-        return None
-    if stamp.get("toolchain") != toolchain:
-        return f"the toolchain changed ({stamp.get('toolchain')} -> {toolchain})"
-    if stamp.get("argv") != argv:
-        return "the build options changed"
-    old = {n: f.get("sha256") for n, f in (stamp.get("checkpoint") or {}).items()}
-    changed = sorted(n for n, f in files.items() if old.get(n) != f["sha256"])
-    return f"the checkpoint changed ({', '.join(changed) or 'its file set'})"
+    return "; ".join(problems(output_dir, manifest, made)) or None

@@ -1,6 +1,6 @@
 # Copyright: trtllm-deploy contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Paths: one translation through bind mounts (host <-> container), and swapping a directory into place."""
+"""Paths: translation through bind mounts (host <-> container); files and directories written whole or not at all."""
 
 from __future__ import annotations
 
@@ -28,3 +28,13 @@ def replace_directory(staged: str, target: str) -> None:
         os.rename(target, retired)
     os.rename(staged, target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def replace_file(path: str, text: str) -> None:
+    """Write text to path whole or not at all: a sibling file renamed over the target."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    partial = os.path.join(directory, f".{os.path.basename(path)}.partial-{os.getpid()}")
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)

@@ -16,6 +16,8 @@ description:
     already restarted it, the wait ends at once instead of at O(timeout).
   - On failure the message quotes the error lines of the container's log (C(docker logs)), where the
     TensorRT-LLM runtime's own messages are.
+  - The HTTP client is the collection's C(module_utils/triton_http), shared with
+    M(trtllm.deploy.triton_generate) and M(trtllm.deploy.triton_info).
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 options:
@@ -90,8 +92,8 @@ import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
+from ansible_collections.trtllm.deploy.plugins.module_utils import triton_http as th
 from ansible_collections.trtllm.deploy.plugins.module_utils import triton_ready as tr
 
 
@@ -135,19 +137,17 @@ def main() -> None:
         if why:
             fail(f"{why} before it was ready", now)
         try:
-            if open_url(f"{base}/v2/health/ready", method="GET", timeout=5).getcode() == 200:
+            if th.health_ready(base, timeout=5)[0]:  # False while it answers 503 as models load
                 break
-        except Exception:  # not listening yet, or answering 503 while models load
+        except th.TritonHTTPError:  # not listening yet
             pass
         if time.monotonic() > deadline:
             fail(f"was not ready after {p['timeout']}s", now)
         time.sleep(1)
     seconds = round(time.monotonic() - started, 1)
     try:
-        response = open_url(f"{base}/v2/repository/index", method="POST", data="{}", timeout=30,
-                            headers={"Content-Type": "application/json"})
-        index = json.loads(response.read() or b"[]")
-    except Exception as err:  # it died right after ready, or answered something else
+        index = th.repository_index(base, timeout=30)[0]
+    except th.TritonHTTPError as err:  # it died right after ready, or answered something else
         fail(f"was ready but its repository index could not be read ({err})", inspect())
     models = {entry.get("name"): entry.get("state", "UNKNOWN") for entry in index}
     missing = tr.not_ready(index, p["models"])

@@ -12,8 +12,11 @@ version_added: 0.1.0
 description:
   - Runs C(trtllm-build) with an argv list (no shell) made from the options, in the workflow's flag order.
   - Validates before running; the real tool only warns on a missing rank file and builds random weights.
-  - Idempotent by fingerprint, a hash of the checkpoint files, the resolved command line and the
-    toolchain version, stored in C(.trtllm-deploy-build.json) in O(output_dir).
+  - Idempotent by content key. The engine directory gets the pipeline's manifest
+    (C(trtllm-deploy-manifest.json), see M(trtllm.deploy.artifact_manifest)); an engine whose manifest names
+    the key of O(artifact) and lists every file in place is kept.
+  - Without O(artifact), the key is made of the checkpoint files' sha256, the resolved command line and
+    the toolchain version.
   - Builds into a temporary sibling directory and renames it into place on success, so a killed
     build never leaves a directory that looks complete.
 author:
@@ -104,8 +107,16 @@ options:
     default: {}
   toolchain:
     description:
-      - The TensorRT-LLM version that builds (C(tensorrt_llm.__version__)), part of the fingerprint.
+      - The TensorRT-LLM version that builds (C(tensorrt_llm.__version__)), part of the key without O(artifact).
         Asked of C(<executable> --version) when not given.
+    type: str
+  artifact:
+    description:
+      - The engine's artifact (kind V(engine), key, inputs) from M(trtllm.deploy.artifact_key), recorded in the
+        manifest. Its key decides whether the engine in place is kept.
+    type: dict
+  origin:
+    description: The host that builds, recorded in the manifest.
     type: str
   force:
     description: Build even when the engine in place matches its inputs.
@@ -120,7 +131,7 @@ attributes:
     description: Engines are binary.
   idempotent:
     support: full
-    description: A matching fingerprint and complete engine mean nothing runs.
+    description: An engine in place whose manifest names the key, with all its files, means nothing runs.
 """
 
 EXAMPLES = r"""
@@ -148,11 +159,15 @@ reason:
   description: Why it built or would build; null when the engine in place matched.
   returned: always
   type: str
-  sample: the checkpoint changed (rank0.safetensors)
-fingerprint:
-  description: Hash of checkpoint, command line and toolchain.
+  sample: "it was made for build_options.max_batch_size 256 -> 128"
+key:
+  description: The engine's content key.
   returned: success
   type: str
+manifest:
+  description: The manifest of the engine in place after the module ran (empty when there is none).
+  returned: success
+  type: dict
 config:
   description: The engine's config.json (C(version), C(pretrained_config), C(build_config)).
   returned: when an engine is in place
@@ -179,6 +194,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.trtllm.deploy.plugins.module_utils import artifact as af
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
 from ansible_collections.trtllm.deploy.plugins.module_utils.executables import find_executable
 from ansible_collections.trtllm.deploy.plugins.module_utils.paths import replace_directory, translate
@@ -222,6 +238,8 @@ def main() -> None:
             "docker_run": {"type": "list", "elements": "str"},
             "path_map": {"type": "dict", "default": {}},
             "toolchain": {"type": "str"},
+            "artifact": {"type": "dict"},
+            "origin": {"type": "str"},
             "force": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
@@ -257,7 +275,7 @@ def main() -> None:
     in_options = dict(options, checkpoint_dir=inside(options["checkpoint_dir"]))
     if module.check_mode and not os.path.exists(os.path.join(options["checkpoint_dir"], "config.json")):
         module.exit_json(changed=True, reason="the checkpoint does not exist yet (it is converted first)",
-                         argv=[], fingerprint=None)
+                         argv=[], key=(options["artifact"] or {}).get("key"), manifest={})
     try:
         checkpoint = eb.read_checkpoint(options["checkpoint_dir"])
         for warning in eb.validate(options, checkpoint):
@@ -271,14 +289,17 @@ def main() -> None:
         toolchain = version_out.strip().splitlines()[-1] if rc == 0 and version_out.strip() else "unknown"
     # The command inside the container; how the container is started is not part of the engine's inputs.
     argv = eb.build_argv(binary, in_options, output_dir=inside(output_dir))
-    stamp = eb.read_stamp(output_dir)
-    files = eb.checkpoint_files(options["checkpoint_dir"], checkpoint["world_size"], stamp.get("checkpoint"))
-    fingerprint = eb.fingerprint(files, argv, toolchain)
-    missing = eb.engine_files_missing(output_dir, checkpoint["world_size"])
-    reason = eb.needs_build(stamp, fingerprint, missing, options["force"], argv, files, toolchain)
-    result = {"argv": argv, "reason": reason, "fingerprint": fingerprint}
+    made = options["artifact"]
+    if made is None:
+        made = af.artifact("engine", {"files": eb.checkpoint_files(options["checkpoint_dir"], checkpoint["world_size"]),
+                                      "command": eb.argv_options(argv), "toolchain": toolchain})
+    elif not af.is_artifact(made) or made["kind"] != "engine":
+        module.fail_json(msg="artifact must be an engine artifact (kind, key, inputs) from trtllm.deploy.artifact_key")
+    reason = eb.needs_build(output_dir, made, checkpoint["world_size"], options["force"])
+    result = {"argv": argv, "reason": reason, "key": made["key"]}
     if reason is None or module.check_mode:
-        module.exit_json(changed=reason is not None, **result, **engine_config(output_dir))
+        module.exit_json(changed=reason is not None, manifest=af.read_manifest(output_dir), **result,
+                         **engine_config(output_dir))
 
     parent, name = os.path.split(output_dir)
     os.makedirs(parent, exist_ok=True)
@@ -296,12 +317,10 @@ def main() -> None:
         last_error = f": {errors[-1]}" if errors else ""
         module.fail_json(msg=f"trtllm-build {why}; nothing was changed in {output_dir}{last_error}", rc=rc,
                          output_tail=output, **result)
-    with open(os.path.join(building, eb.STAMP), "w", encoding="utf-8") as handle:
-        json.dump({"fingerprint": fingerprint, "argv": argv, "toolchain": toolchain, "checkpoint": files,
-                   "build_seconds": seconds, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                  handle, indent=2)
+    manifest = af.make_manifest(building, made, options["origin"])
+    af.write_manifest(building, manifest)
     replace_directory(building, output_dir)
-    module.exit_json(changed=True, build_seconds=seconds, output_tail=output, **result,
+    module.exit_json(changed=True, build_seconds=seconds, output_tail=output, manifest=manifest, **result,
                      **engine_config(output_dir))
 
 

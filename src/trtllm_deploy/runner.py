@@ -128,14 +128,16 @@ def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, 
     progress.start()
     started = time.monotonic()
     private = Path(tempfile.mkdtemp(prefix="trtllm-deploy-"))
+    # Read before only_env() hides TRTLLM_DEPLOY_PROJECT, which is not forwarded to the run.
+    project = project_dir()
     try:
         with only_env(env):
             runner = ansible_runner.run(
                 private_data_dir=str(private),
                 artifact_dir=str(artifacts_root),
                 ident=ident,
-                project_dir=str(project_dir()),
-                playbook=str(project_dir() / stage.playbook),
+                project_dir=str(project),
+                playbook=str(project / stage.playbook),
                 inventory=stage.inventories[0],
                 limit=stage.limit,
                 tags=stage.tags,

@@ -35,9 +35,9 @@ def cli_node():
 
 @pytest.fixture(scope="session")
 def inventory(cli_node, tmp_path_factory):
-    """inventories/local's variables, one host: the CLI node."""
+    """testbed/inventories/local's variables, one host: the CLI node."""
     root = tmp_path_factory.mktemp("inventory")
-    (root / "group_vars").symlink_to(REPO / "inventories" / "local" / "group_vars")
+    (root / "group_vars").symlink_to(REPO / "testbed" / "inventories" / "local" / "group_vars")
     node_inventory(root / "hosts.yml", {"cli-node": cli_node})
     return root
 

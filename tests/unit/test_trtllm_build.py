@@ -1,4 +1,4 @@
-"""trtllm_build: exact command lines, validation, and fingerprint idempotency through Ansible."""
+"""trtllm_build: exact command lines, validation, and content-key idempotency through Ansible."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
+from ansible_collections.trtllm.deploy.plugins.module_utils.artifact import MANIFEST
 
 SEED = {
     "checkpoint_dir": "/models/trt/Meta-Llama-3-8B-Instruct-trt-ckpt",
@@ -124,26 +125,38 @@ def test_builds_once_then_only_when_an_input_changes(build, tmp_path):
     assert first["changed"] is True and builds == 1
     assert first["mapping"] == {"world_size": 2, "tp_size": 2, "pp_size": 1}
     assert first["config"]["build_config"]["max_batch_size"] == 256
-    assert sorted(os.listdir(tmp_path / "engine")) == [".trtllm-deploy-build.json", "config.json",
-                                                        "rank0.engine", "rank1.engine"]
+    assert sorted(os.listdir(tmp_path / "engine")) == ["config.json", "rank0.engine", "rank1.engine", MANIFEST]
+    manifest = json.loads((tmp_path / "engine" / MANIFEST).read_text())
+    assert manifest["kind"] == "engine" and manifest["key"] == first["key"] == first["manifest"]["key"]
+    command = manifest["inputs"]["command"]
+    assert command["max_batch_size"] == "256" and "output_dir" not in command
+    assert sorted(manifest["files"]) == ["config.json", "rank0.engine", "rank1.engine"]
     rc, second, builds = build()
     assert (rc, second["changed"], second["reason"], builds) == (0, False, None, 1)
 
     rc, check, builds = build(check=True, max_batch_size=64)
-    assert (check["changed"], check["reason"], builds) == (True, "the build options changed", 1)
+    assert (check["changed"], check["reason"], builds) == (True, "it was made for command.max_batch_size 256 -> 64", 1)
 
     (tmp_path / "ckpt" / "rank1.safetensors").write_bytes(b"new weights")
     rc, third, builds = build()
-    assert third["reason"] == "the checkpoint changed (rank1.safetensors)" and builds == 2
+    assert third["reason"] == "it was made for files (rank1.safetensors)" and builds == 2
+
+    made = {"kind": "engine", "key": "e" * 64, "inputs": {"build_options": {"max_batch_size": 256}}}
+    rc, keyed, builds = build(artifact=made, origin="node-1")
+    assert keyed["reason"].startswith("it was made for") and builds == 3
+    assert json.loads((tmp_path / "engine" / MANIFEST).read_text())["origin"] == "node-1"
+    assert build(artifact=made)[0:3:2] == (0, 3), "the same artifact again builds nothing"
+    rc, refused, _ = build(artifact={"kind": "model", "key": "m", "inputs": {}})
+    assert rc != 0 and "must be an engine artifact" in refused["msg"]
 
 
 def test_a_killed_build_leaves_the_old_engine_and_nothing_that_looks_complete(build, tmp_path):
     build()
-    before = (tmp_path / "engine" / ".trtllm-deploy-build.json").read_text()
+    before = (tmp_path / "engine" / MANIFEST).read_text()
     rc, result, _ = build(env={"FAKE_BUILD_DIE": "1"}, force=True)
     assert rc != 0
     assert "trtllm-build exited with 1; nothing was changed" in result["msg"]
-    assert (tmp_path / "engine" / ".trtllm-deploy-build.json").read_text() == before
+    assert (tmp_path / "engine" / MANIFEST).read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".engine")) == []
 
 

@@ -2,10 +2,14 @@
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import testinfra
 import testinfra.utils.ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from node_http import triton  # noqa: E402
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("gpu_nodes")
@@ -24,8 +28,7 @@ def engine_state(name):
     host = node(name)
     return {
         "manifest": json.loads(host.file(f"{ENGINE}/trtllm-deploy-manifest.json").content_string),
-        "stamp": host.file(f"{ENGINE}/.trtllm-deploy-build.json").content_string,
-        "converted": host.file(CHECKPOINT).is_directory,
+        "converted": host.file(f"{CHECKPOINT}/trtllm-deploy-manifest.json").exists,
     }
 
 
@@ -33,7 +36,7 @@ def test_one_build_per_key_and_copies_elsewhere():
     fleet = {name: engine_state(name) for name in ("trtllm-mol-fleet-tp2", "trtllm-mol-fleet-1", "trtllm-mol-fleet-2")}
     keys = {name: state["manifest"]["key"] for name, state in fleet.items()}
     assert keys["trtllm-mol-fleet-1"] == keys["trtllm-mol-fleet-2"] != keys["trtllm-mol-fleet-tp2"]
-    assert fleet["trtllm-mol-fleet-tp2"]["manifest"]["components"]["tp_size"] == 2
+    assert fleet["trtllm-mol-fleet-tp2"]["manifest"]["inputs"]["checkpoint"]["inputs"]["tp_size"] == 2
 
     builders = sorted(name for name, state in fleet.items() if state["converted"])
     origins = sorted({state["manifest"]["origin"] for state in fleet.values()})
@@ -41,22 +44,20 @@ def test_one_build_per_key_and_copies_elsewhere():
     assert len(builders) == 2 and "trtllm-mol-fleet-tp2" in builders
 
     one, two = fleet["trtllm-mol-fleet-1"], fleet["trtllm-mol-fleet-2"]
-    assert one["manifest"] == two["manifest"]
-    assert one["stamp"] == two["stamp"], "the receiver's build stamp is the builder's (copied, not rebuilt)"
+    assert one["manifest"] == two["manifest"], "the receiver's manifest is the builder's (copied, not rebuilt)"
 
 
 def test_engine_files_match_the_manifest(host):
     manifest = json.loads(host.file(f"{ENGINE}/trtllm-deploy-manifest.json").content_string)
     for name, entry in manifest["files"].items():
         assert host.file(f"{ENGINE}/{name}").sha256sum == entry["sha256"], name
-    ranks = manifest["components"]["tp_size"]
+    ranks = manifest["inputs"]["checkpoint"]["inputs"]["tp_size"]
     assert sorted(n for n in manifest["files"] if n.endswith(".engine")) == [f"rank{r}.engine" for r in range(ranks)]
     assert not host.file("/root/models/trt/.Tiny-Llama-Sim-trt-engine.incoming").exists
 
 
 def test_every_host_answers_generate(host):
-    answer = json.loads(host.check_output(
-        "curl -sf -X POST http://127.0.0.1:8000/v2/models/ensemble/generate -d %s", json.dumps(REQUEST)))
+    answer = triton(host, "/v2/models/ensemble/generate", REQUEST)
     assert answer["text_output"].strip()
     tp = json.loads(host.file(f"{ENGINE}/config.json").content_string)["pretrained_config"]["mapping"]["tp_size"]
     assert host.check_output("docker exec triton_server pgrep -c -x tritonserver") == str(tp), "one rank per GPU"

@@ -2,8 +2,13 @@
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import testinfra.utils.ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from node_http import triton  # noqa: E402
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
@@ -11,6 +16,7 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
 
 REPO = "/opt/trtllm/tensorrtllm_backend/triton_model_repo"
 ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine"
+CHECKPOINT = "/root/models/trt/Tiny-Llama-Sim-trt-ckpt"
 ENGINE_IN_CONTAINER = "/models/trt/Tiny-Llama-Sim-trt-engine"  # gpt_model_path: served where it was built
 SEED_REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
                 "pad_id": 2, "end_id": 2}
@@ -69,10 +75,24 @@ def test_checkout_is_r24_04_with_submodule_and_lfs(host):
     assert "*" in host.check_output(f"git -C {backend} lfs ls-files")
 
 
-def test_engine_has_its_stamp_and_the_workflows_limits(host):
-    stamp = json.loads(host.file(f"{ENGINE}/.trtllm-deploy-build.json").content_string)
-    assert len(stamp["fingerprint"]) == 64 and stamp["toolchain"] == "0.9.0"
-    assert "--use_paged_context_fmha=enable" in stamp["argv"]
+def test_each_artifact_has_its_manifest_and_key_chain(host):
+    engine = json.loads(host.file(f"{ENGINE}/trtllm-deploy-manifest.json").content_string)
+    checkpoint = json.loads(host.file(f"{CHECKPOINT}/trtllm-deploy-manifest.json").content_string)
+    assert (engine["kind"], checkpoint["kind"]) == ("engine", "checkpoint")
+    assert engine["inputs"]["toolchain"] == checkpoint["inputs"]["toolchain"] == "0.9.0"
+    assert engine["inputs"]["build_options"]["chunked_context"] is True
+    # Each key is made from its inputs' keys: the engine names the checkpoint's, the checkpoint the model's.
+    assert engine["inputs"]["checkpoint"]["key"] == checkpoint["key"] and len(checkpoint["key"]) == 64
+    assert checkpoint["inputs"]["model"]["kind"] == "model"
+    model_files = checkpoint["inputs"]["model"]["inputs"]["files"]
+    assert "config.json" in model_files and any(name.endswith(".safetensors") for name in model_files)
+    assert not any(name.startswith("tokenizer") for name in model_files), "the tokenizer is no input of the key"
+    assert sorted(checkpoint["files"]) == ["config.json", "rank0.safetensors"]
+    for name, entry in checkpoint["files"].items():
+        assert host.file(f"{CHECKPOINT}/{name}").sha256sum == entry["sha256"], name
+    # The server's container carries the served configuration's key, made from the engine's.
+    labels = json.loads(host.check_output("docker inspect --format '{{json .Config.Labels}}' triton_server"))
+    assert len(labels["org.trtllm-deploy.served-key"]) == 64
     build = json.loads(host.file(f"{ENGINE}/config.json").content_string)["build_config"]
     assert (build["max_batch_size"], build["max_input_len"], build["max_output_len"]) == (256, 2048, 1024)
 
@@ -98,10 +118,9 @@ def test_five_configs_carry_the_workflows_values(host):
 
 
 def test_triton_is_ready_and_answers(host):
-    assert host.run("curl -sf http://127.0.0.1:8000/v2/health/ready").rc == 0
-    index = json.loads(host.check_output("curl -sf -X POST http://127.0.0.1:8000/v2/repository/index"))
+    triton(host, "/v2/health/ready")
+    index = triton(host, "/v2/repository/index", {})
     assert {m["name"]: m["state"] for m in index} == dict.fromkeys(
         ["ensemble", "postprocessing", "preprocessing", "tensorrt_llm", "tensorrt_llm_bls"], "READY")
-    answer = json.loads(host.check_output(
-        "curl -sf -X POST http://127.0.0.1:8000/v2/models/ensemble/generate -d %s", json.dumps(SEED_REQUEST)))
+    answer = triton(host, "/v2/models/ensemble/generate", SEED_REQUEST)
     assert answer["text_output"].strip() and len(answer["output_log_probs"]) == 20
