@@ -40,13 +40,13 @@ def is_artifact(value) -> bool:
     return isinstance(value, dict) and value.get("kind") in KINDS and "key" in value and "inputs" in value
 
 
-def _keys_only(value):
+def keys_only(value):
     if is_artifact(value):
         return value["key"]
     if isinstance(value, dict):
-        return {name: _keys_only(item) for name, item in value.items()}
+        return {name: keys_only(item) for name, item in value.items()}
     if isinstance(value, list):
-        return [_keys_only(item) for item in value]
+        return [keys_only(item) for item in value]
     return value
 
 
@@ -58,7 +58,7 @@ def content_key(kind: str, inputs: dict) -> str:
     """The key of an artifact of this kind made from these inputs (input artifacts by their key)."""
     if kind not in KINDS:
         raise ArtifactInputError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    return canonical_digest({"kind": kind, "inputs": _keys_only(inputs)})
+    return canonical_digest({"kind": kind, "inputs": keys_only(inputs)})
 
 
 def artifact(kind: str, inputs: dict) -> dict:
@@ -173,7 +173,7 @@ def key_change(old: dict, new: dict, prefix: str = "") -> str:
     changes = []
     for name in sorted(set(old) | set(new)):
         before, after = old.get(name), new.get(name)
-        if _keys_only(before) == _keys_only(after):
+        if keys_only(before) == keys_only(after):
             continue
         label = f"{prefix}{name}"
         if is_artifact(before) and is_artifact(after):
@@ -184,7 +184,7 @@ def key_change(old: dict, new: dict, prefix: str = "") -> str:
         elif isinstance(before, dict) and isinstance(after, dict) and not is_artifact(after):
             changes.append(key_change(before, after, f"{label}."))
         elif is_artifact(after):
-            changes.append(f"{label} {_short(_keys_only(before))} -> {after['key'][:12]}")
+            changes.append(f"{label} {_short(keys_only(before))} -> {after['key'][:12]}")
         else:
             changes.append(f"{label} {_short(before)} -> {_short(after)}")
     return ", ".join(change for change in changes if change)

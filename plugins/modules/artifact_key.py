@@ -22,6 +22,7 @@ author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 extends_documentation_fragment:
   - trtllm.deploy.artifact
+  - trtllm.deploy.read_only
 options:
   kind:
     description: What the artifact is.
@@ -58,12 +59,6 @@ attributes:
   check_mode:
     support: full
     description: Reads only; the hash cache is not written.
-  diff_mode:
-    support: none
-    description: Changes nothing.
-  idempotent:
-    support: full
-    description: Never reports a change.
 """
 
 EXAMPLES = r"""

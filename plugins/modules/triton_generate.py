@@ -17,10 +17,10 @@ description:
     error or timeout), with a message naming the URL and Triton's error text; nothing more is sent then.
   - The concurrent and streamed requests' failures do not fail the module; they are returned
     (RV(concurrent), RV(stream_error)) for the caller to judge.
-  - Runs on the host with its python3 and the standard library; the client is the collection's
-    C(module_utils/triton_http), shared with M(trtllm.deploy.triton_ready) and M(trtllm.deploy.triton_info).
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
+extends_documentation_fragment:
+  - trtllm.deploy.read_only.triton_http
 options:
   url:
     description:
@@ -50,12 +50,6 @@ attributes:
   check_mode:
     support: full
     description: Inference changes nothing on the server, so the requests are sent in check mode too.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Never reports a change.
 notes:
   - O(timeout) is a socket timeout, as in M(ansible.builtin.uri), not a deadline for a whole request.
 """

@@ -15,10 +15,10 @@ description:
   - Never fails because of the server; a server that is down, not ready or refusing the request is
     what this reports (RV(errors) says why for each request). When the server does not answer the readiness
     request at all (nothing listens, or it times out), the other requests are not sent.
-  - Runs on the host with its python3 and the standard library; the client is the collection's
-    C(module_utils/triton_http), shared with M(trtllm.deploy.triton_ready) and M(trtllm.deploy.triton_generate).
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
+extends_documentation_fragment:
+  - trtllm.deploy.read_only.triton_http
 options:
   url:
     description: Base URL of Triton's HTTP endpoint, as seen from the host.
@@ -35,16 +35,6 @@ options:
     description: Seconds each request may wait to connect and for each read.
     type: int
     default: 30
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Never reports a change.
 """
 
 EXAMPLES = r"""

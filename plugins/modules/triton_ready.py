@@ -20,6 +20,8 @@ description:
     M(trtllm.deploy.triton_generate) and M(trtllm.deploy.triton_info).
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
+extends_documentation_fragment:
+  - trtllm.deploy.read_only.triton_http
 options:
   container:
     description: Name of the server's container.
@@ -42,16 +44,6 @@ options:
     description: Lines of the container's log to read on failure.
     type: int
     default: 200
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to show.
-  idempotent:
-    support: full
-    description: Never changes anything.
 """
 
 EXAMPLES = r"""

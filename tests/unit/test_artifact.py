@@ -8,6 +8,7 @@ import os
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.trtllm.deploy.plugins.filter.artifact import artifact_change, artifact_record
 from ansible_collections.trtllm.deploy.plugins.filter.engine_plan import engine_plan, with_engine_files
 from ansible_collections.trtllm.deploy.plugins.module_utils import artifact as af
 
@@ -257,3 +258,20 @@ def test_transfers_list_the_sources_manifest_files():
     assert transfers[0]["files"] == ["config.json", "rank0.engine", af.MANIFEST]
     with pytest.raises(AnsibleFilterError, match="h1 has no manifest"):
         with_engine_files([{"key": "k", "source": "h1"}], {"h1": {"engine_build_key": {"manifest": {}}}})
+
+
+def test_a_label_records_an_artifact_and_names_what_changed_since():
+    engine = af.artifact("engine", {"build_options": BUILD})
+    served = af.artifact("served", {"engine": engine, "files": {"ensemble/config.pbtxt": [10, "a" * 64]}})
+    record = artifact_record(served)
+    files = {"ensemble/config.pbtxt": [10, "a" * 64]}
+    inputs = {"engine": engine["key"], "files": files}
+    assert json.loads(record) == {"kind": "served", "key": served["key"], "inputs": inputs}
+    assert artifact_change(served, record) == ""
+    rebuilt = af.artifact("engine", {"build_options": dict(BUILD, max_batch_size=128)})
+    changed = af.artifact("served", {"engine": rebuilt, "files": {"ensemble/config.pbtxt": [11, "b" * 64]}})
+    assert artifact_change(changed, record) == \
+        f"engine {engine['key'][:12]} -> {rebuilt['key'][:12]}, files (ensemble/config.pbtxt)"
+    assert artifact_change(changed, "") == "nothing records what it was made from"
+    with pytest.raises(AnsibleFilterError, match="expected an artifact"):
+        artifact_record({"key": "k"})

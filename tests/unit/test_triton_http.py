@@ -5,18 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from triton_stub import MODELS, refusing, serve
+from triton_stub import MODELS, REQUEST, refusing
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import triton_http as th
-
-REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
-           "pad_id": 2, "end_id": 2}
-
-
-@pytest.fixture
-def triton():
-    with serve() as (stub, base):
-        yield stub, base
 
 
 def test_generate_posts_json_and_returns_the_answer_and_its_time(triton):

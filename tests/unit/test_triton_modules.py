@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from triton_stub import MODELS, refusing, serve
-
-REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
-           "pad_id": 2, "end_id": 2}
-
-
-@pytest.fixture
-def triton():
-    with serve() as (stub, base):
-        yield stub, base
+from triton_stub import MODELS, REQUEST, refusing
 
 
 def test_generate_first_then_concurrent_then_streamed(adhoc, triton):

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODELS = ["ensemble", "preprocessing", "postprocessing", "tensorrt_llm", "tensorrt_llm_bls"]
+# The workflow's request.
+REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
+           "pad_id": 2, "end_id": 2}
 # How long a held request waits for the test to release it: far beyond any client timeout of the tests.
 HOLD_LIMIT = 60
 

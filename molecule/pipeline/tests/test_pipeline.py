@@ -92,7 +92,11 @@ def test_each_artifact_has_its_manifest_and_key_chain(host):
         assert host.file(f"{CHECKPOINT}/{name}").sha256sum == entry["sha256"], name
     # The server's container carries the served configuration's key, made from the engine's.
     labels = json.loads(host.check_output("docker inspect --format '{{json .Config.Labels}}' triton_server"))
-    assert len(labels["org.trtllm-deploy.served-key"]) == 64
+    served = json.loads(labels["org.trtllm-deploy.served"])
+    assert served["kind"] == "served" and len(served["key"]) == 64 and served["inputs"]["engine"] == engine["key"]
+    assert sorted(served["inputs"]["files"]) == [f"{m}/config.pbtxt" for m in
+                                                 ("ensemble", "postprocessing", "preprocessing", "tensorrt_llm",
+                                                  "tensorrt_llm_bls")]
     build = json.loads(host.file(f"{ENGINE}/config.json").content_string)["build_config"]
     assert (build["max_batch_size"], build["max_input_len"], build["max_output_len"]) == (256, 2048, 1024)
 
