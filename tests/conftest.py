@@ -69,3 +69,12 @@ def adhoc(tmp_path):
         return done.returncode, report["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
     return run
+
+
+@pytest.fixture
+def triton():
+    """A loopback stand-in of Triton's HTTP endpoint (tests/unit/triton_stub.py) and its base URL."""
+    from triton_stub import serve
+
+    with serve() as (stub, base):
+        yield stub, base

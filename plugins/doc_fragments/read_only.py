@@ -19,8 +19,12 @@ attributes:
     description: Never reports a change.
 """
 
-    # The modules that talk to Triton's HTTP endpoint: they only read, too.
-    TRITON_HTTP = DOCUMENTATION + r"""
+    # The modules that talk to Triton's HTTP endpoint (use with the main fragment: they only read, too).
+    TRITON_HTTP = r"""
+attributes:
+  idempotent:
+    support: full
+    description: Never reports a change; asking a server changes nothing.
 notes:
   - Runs on the host with its python3 and the standard library. The client is the collection's
     C(module_utils/triton_http), shared by M(trtllm.deploy.triton_ready), M(trtllm.deploy.triton_generate) and

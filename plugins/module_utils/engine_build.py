@@ -101,9 +101,57 @@ def read_checkpoint(checkpoint_dir: str) -> dict:
     return {"config": config, "tp_size": tp, "pp_size": pp, "world_size": world, "dtype": config.get("dtype")}
 
 
-def validate(options: dict, checkpoint: dict) -> list[str]:
-    """Raise BuildInputError on inputs that cannot build a correct engine; return warnings."""
+def option_problems(options: dict) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the options alone, without a checkpoint: what the controller can check.
+
+    trtllm-build 0.9.0 itself accepts all but the non-positive sizes: it builds a max_num_tokens below
+    max_input_len when context FMHA is on (its default); that is refused here because without chunked
+    context the server refuses every longer prompt (README, "Modules"). What 0.9.0 only adjusts
+    (_common.check_max_num_tokens) or does not check is a warning that says what it will do.
+    """
     problems, warnings = [], []
+    dtype = options["dtype"]
+    for plugin in ("gpt_attention_plugin", "gemm_plugin"):
+        value = options.get(plugin)
+        if value not in (None, "disable", dtype):
+            warnings.append(f"{plugin} {value} differs from the model's dtype {dtype}: trtllm-build 0.9.0 does not "
+                            "check it and builds the plugin in that precision")
+    batch, input_len = options["max_batch_size"], options["max_input_len"]
+    for name in ("max_batch_size", "max_input_len", "max_output_len", "max_num_tokens", "opt_num_tokens", "workers"):
+        if options.get(name) is not None and int(options[name]) < 1:
+            problems.append(f"{name} must be at least 1, got {options[name]}")
+    if problems:
+        return problems, warnings
+    max_tokens, opt_tokens = options.get("max_num_tokens"), options.get("opt_num_tokens")
+    if not options.get("remove_input_padding"):
+        if max_tokens is not None or opt_tokens is not None:
+            warnings.append("remove_input_padding is off: trtllm-build 0.9.0 ignores max_num_tokens and "
+                            "opt_num_tokens")
+    elif max_tokens is not None:
+        if max_tokens > batch * input_len:
+            warnings.append(f"max_num_tokens {max_tokens} exceeds max_batch_size x max_input_len = "
+                            f"{batch * input_len}: trtllm-build 0.9.0 lowers it to {batch * input_len}")
+            max_tokens = batch * input_len
+        if max_tokens < input_len and not options.get("chunked_context"):
+            problems.append(
+                f"max_num_tokens {max_tokens} is below max_input_len {input_len}: the engine builds, but without "
+                "chunked context the server refuses every prompt longer than max_num_tokens; raise "
+                "max_num_tokens or enable chunked_context"
+            )
+        if opt_tokens is not None and opt_tokens > max_tokens:
+            warnings.append(f"opt_num_tokens {opt_tokens} is above max_num_tokens {max_tokens}: trtllm-build 0.9.0 "
+                            f"lowers it to {max_tokens}")
+    return problems, warnings
+
+
+def validate(options: dict, checkpoint: dict) -> list[str]:
+    """Raise BuildInputError on inputs that cannot build the engine asked for; return warnings.
+
+    Beyond option_problems(), against the checkpoint: trtllm-build 0.9.0 builds dummy weights for a
+    missing rank file and ignores --tp_size/--pp_size for Llama (the checkpoint's mapping wins); both are
+    refused here because the engine would not be the one asked for.
+    """
+    problems = []
     world = checkpoint["world_size"]
     missing = [f"rank{r}.safetensors" for r in range(world)
                if not os.path.isfile(os.path.join(options["checkpoint_dir"], f"rank{r}.safetensors"))]
@@ -115,30 +163,13 @@ def validate(options: dict, checkpoint: dict) -> list[str]:
     for name in ("tp_size", "pp_size"):
         if options.get(name) is not None and int(options[name]) != checkpoint[name]:
             problems.append(f"{name} {options[name]} does not match the checkpoint's {name} {checkpoint[name]}: "
-                            "convert the checkpoint again with that size")
+                            "trtllm-build 0.9.0 would ignore it and build the checkpoint's mapping; convert the "
+                            "checkpoint again with that size")
     dtype = options["dtype"]
     if checkpoint["dtype"] and checkpoint["dtype"] != dtype:
         problems.append(f"dtype {dtype} does not match the checkpoint's dtype {checkpoint['dtype']}")
-    for plugin in ("gpt_attention_plugin", "gemm_plugin"):
-        value = options.get(plugin)
-        if value not in (None, "disable", dtype):
-            problems.append(f"{plugin} {value} disagrees with dtype {dtype}: use {dtype} or disable")
-    batch, input_len, output_len = options["max_batch_size"], options["max_input_len"], options["max_output_len"]
-    for name in ("max_batch_size", "max_input_len", "max_output_len", "max_num_tokens", "opt_num_tokens", "workers"):
-        if options.get(name) is not None and int(options[name]) < 1:
-            problems.append(f"{name} must be at least 1, got {options[name]}")
-    max_tokens, opt_tokens = options.get("max_num_tokens"), options.get("opt_num_tokens")
-    if max_tokens is not None and options.get("remove_input_padding"):
-        if max_tokens < input_len and not options.get("chunked_context"):
-            problems.append(
-                f"max_num_tokens {max_tokens} is below max_input_len {input_len}: a full prompt cannot be "
-                "scheduled; raise max_num_tokens or enable chunked_context"
-            )
-        if max_tokens > batch * (input_len + output_len):
-            warnings.append(f"max_num_tokens {max_tokens} exceeds max_batch_size x (max_input_len + "
-                            f"max_output_len) = {batch * (input_len + output_len)}; the excess is never used")
-    if opt_tokens is not None and max_tokens is not None and opt_tokens > max_tokens:
-        problems.append(f"opt_num_tokens {opt_tokens} is above max_num_tokens {max_tokens}")
+    option_errors, warnings = option_problems(options)
+    problems += option_errors
     if problems:
         raise BuildInputError("; ".join(problems))
     return warnings

@@ -18,6 +18,7 @@ description:
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 extends_documentation_fragment:
+  - trtllm.deploy.read_only
   - trtllm.deploy.read_only.triton_http
 options:
   url:

@@ -108,7 +108,8 @@ options:
   toolchain:
     description:
       - The TensorRT-LLM version that builds (C(tensorrt_llm.__version__)), part of the key without O(artifact).
-        Asked of C(<executable> --version) when not given.
+        Asked of C(python3 -c 'import tensorrt_llm; print(tensorrt_llm.__version__)') (in the container with
+        O(docker_run)) when not given.
     type: str
   artifact:
     description:
@@ -254,6 +255,10 @@ def main() -> None:
         module.fail_json(msg="path_map is required with docker_run: map the host directories of the container's mounts")
     if docker_run:
         docker = find_executable(module, docker_run[0])
+        if not docker and module.check_mode:
+            # A bare host in check mode: Docker comes with the run that changes things.
+            module.exit_json(changed=True, reason=f"{docker_run[0]} is not installed yet", argv=[],
+                             key=(options["artifact"] or {}).get("key"), manifest={})
         if not docker:
             module.fail_json(msg=f"{docker_run[0]} was not found: it is needed to run trtllm-build in a container")
         prefix, binary = [docker] + list(docker_run[1:]), options["executable"]
@@ -285,7 +290,9 @@ def main() -> None:
 
     toolchain = options["toolchain"]
     if not toolchain:
-        rc, version_out, _ = module.run_command(prefix + [binary, "--version"])
+        # trtllm-build 0.9.0 has no --version: ask the package, as the roles do (triton_container/tasks/toolchain.yml).
+        probe = ["python3", "-c", "import tensorrt_llm; print(tensorrt_llm.__version__)"]
+        rc, version_out, _ = module.run_command(prefix + probe)
         toolchain = version_out.strip().splitlines()[-1] if rc == 0 and version_out.strip() else "unknown"
     # The command inside the container; how the container is started is not part of the engine's inputs.
     argv = eb.build_argv(binary, in_options, output_dir=inside(output_dir))

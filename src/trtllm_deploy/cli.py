@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from . import __version__
-from .runner import RunResult, Stage, forwarded_env, project_dir, run_stage, write_report
+from .runner import RunResult, Stage, project_dir, run_stage, secret_env, write_report
 from .secrets import SecretError, load, mask
+from .validation import Findings, InventoryError
+from .validation import validate as validate_inventory
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 3, 4, 130
+EXIT_NOT_SERVING = 5  # status: a host answered the status play but does not serve
 
 
 class BadInput(Exception):
@@ -35,24 +37,16 @@ def parse_extra_vars(items: list[str]) -> dict:
     return extravars
 
 
-def check_inventory(inventories: list[str], secrets: dict) -> dict:
-    """Parse the inventory on the controller (no host contacted); it must have gpu_nodes."""
-    for inventory in inventories:
-        if not Path(inventory).exists():
-            raise BadInput(f"inventory {inventory} does not exist")
-    argv = ["ansible-inventory", "--list", *sum((["-i", i] for i in inventories), [])]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=forwarded_env(secrets), cwd=project_dir())
-    if proc.returncode != 0:
-        raise BadInput(f"inventory does not parse: {mask(proc.stderr.strip(), secrets)[-600:]}")
+def check_inventory(inventories: list[str], extravars: dict, limit: str | None, secrets: dict) -> Findings:
+    """Everything that can be known on the controller, in-process (no host contacted, no subprocess)."""
     try:
-        data = json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"inventory does not parse: {exc}") from exc
-    if not data.get("gpu_nodes", {}).get("hosts") and not data.get("gpu_nodes", {}).get("children"):
-        raise BadInput("inventory has no hosts in group gpu_nodes")
-    if any("[WARNING]: Unable to parse" in line for line in proc.stderr.splitlines()):
-        raise BadInput(f"inventory does not parse: {mask(proc.stderr.strip(), secrets)[-600:]}")
-    return data
+        with secret_env(secrets):
+            findings = validate_inventory(inventories, extravars, limit, project_dir())
+    except InventoryError as exc:
+        raise BadInput(mask(str(exc), secrets)) from None
+    if findings.problems:
+        raise BadInput("\n".join(mask(line, secrets) for line in findings.lines()))
+    return findings
 
 
 def exit_code(result: RunResult) -> int:
@@ -66,6 +60,13 @@ def exit_code(result: RunResult) -> int:
     if any(h.unreachable for h in hosts):
         return EXIT_UNREACHABLE
     return EXIT_OK
+
+
+def serves(status: dict) -> bool:
+    """Container running, every model READY, and a generate request answered."""
+    ready = len(status.get("models_ready") or [])
+    return (status.get("container") == "running" and str(status.get("answers")) == "True"
+            and ready > 0 and str(ready) == str(status.get("models_total")))
 
 
 def summary_table(report: dict) -> str:
@@ -153,10 +154,21 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         secrets = load(args.secret_file)
         extravars = parse_extra_vars(getattr(args, "extra_vars", []))
-        check_inventory(args.inventory, secrets)
+        if args.command == "deploy":
+            if args.serial:
+                extravars["trtllm_serial"] = args.serial
+            if args.max_fail_percentage is not None:
+                extravars["trtllm_max_fail_percentage"] = args.max_fail_percentage
+        findings = check_inventory(args.inventory, extravars, args.limit, secrets)
     except (BadInput, SecretError) as exc:
-        print(f"trtllm-deploy: bad input: {exc}", file=sys.stderr)
+        lines = str(exc).splitlines()
+        print(f"trtllm-deploy: bad input, no host was touched ({len(lines)} problem(s)):", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for host, warnings in findings.warnings.items():
+        for warning in warnings:
+            print(f"trtllm-deploy: warning: {host + ': ' if host else ''}{mask(warning, secrets)}", file=sys.stderr)
     artifacts = Path(args.artifacts).resolve()
     live = False if args.plain else None
 
@@ -179,10 +191,6 @@ def run_command(args: argparse.Namespace) -> int:
                   f"report {checked.artifact_dir / 'report.json'}", file=out)
             return code
     if args.command == "deploy":
-        if args.serial:
-            extravars["trtllm_serial"] = args.serial
-        if args.max_fail_percentage is not None:
-            extravars["trtllm_max_fail_percentage"] = args.max_fail_percentage
         stage = Stage("site.yml", args.inventory, args.limit, args.tags, extravars, args.check, args.diff)
     elif args.command == "plan":
         stage = Stage("site.yml", args.inventory, args.limit, extravars=extravars, check=True, diff=True)
@@ -193,6 +201,9 @@ def run_command(args: argparse.Namespace) -> int:
                       extravars={"trtllm_teardown_engines": bool(args.remove_engines)})
     result = run(stage)
     code = exit_code(result)
+    down = [name for name, host in sorted(result.progress.hosts.items()) if not serves(host.status)]
+    if args.command == "status" and code == EXIT_OK and down:
+        code = EXIT_NOT_SERVING
     report = write_report(result, args.command, args.inventory, code)
     if args.command == "status" and args.json:
         print(json.dumps({name: host.get("status") for name, host in report["hosts"].items()}, indent=2), file=out)
@@ -206,6 +217,8 @@ def run_command(args: argparse.Namespace) -> int:
     for name, host in report["hosts"].items():
         if host["error"]:
             print(f"{name}: {host['error']}", file=out)
+    if code == EXIT_NOT_SERVING:
+        print(f"not serving: {', '.join(down)}", file=sys.stderr)
     print(f"report: {result.artifact_dir / 'report.json'}  (exit {code})", file=progress_stream)
     return code
 

@@ -122,8 +122,21 @@ class Progress:
                 setattr(self._host(host), attr, count)
 
     def _message(self, result: dict) -> str:
+        """The check's own words: every argument error, the failed loop items with their item, not a generic
+        first line ("Validation of arguments failed:", "One or more items failed")."""
         text = str(result.get("msg") or result.get("stderr") or result.get("reason") or "")
-        return mask(text.splitlines()[0] if text else "", self.secrets)[:300]
+        details = [str(e) for e in result.get("argument_errors") or []]
+        for item in result.get("results") or []:
+            if isinstance(item, dict) and item.get("failed"):
+                label = item.get("item", item.get("ansible_loop_var", ""))
+                details.append(f"item {label}: {self._message(item)}")
+        if details:
+            head = text.splitlines()[0].rstrip(":") if text else ""
+            generic = head in ("Validation of arguments failed", "One or more items failed")
+            text = "; ".join(details if generic else [head, *details])
+        else:
+            text = " ".join(text.split())
+        return mask(text, self.secrets)[:2000]
 
     def _elapsed(self) -> str:
         seconds = int(time.monotonic() - self.started)

@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -57,15 +58,39 @@ class RunResult:
     seconds: float
 
 
+def executables_dir() -> str:
+    """Where this interpreter's console scripts are (ansible-playbook, ansible-inventory beside trtllm-deploy)."""
+    return str(Path(sys.executable).parent)
+
+
 def forwarded_env(secrets: dict[str, str], environ: dict | None = None) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     project = project_dir()
     env = {k: v for k, v in environ.items() if k.startswith("ANSIBLE_") or k in FORWARDED}
+    # A venv's trtllm-deploy runs its own Ansible, activated or not.
+    path = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != executables_dir()]
+    env["PATH"] = os.pathsep.join([executables_dir(), *path])
     env.setdefault("ANSIBLE_CONFIG", str(project / "ansible.cfg"))
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(project / ".collections"))
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env.update(secrets)
     return env
+
+
+@contextlib.contextmanager
+def secret_env(secrets: dict[str, str]):
+    """The secrets in os.environ while the inventory is templated in-process (lookup('env', ...)), before any
+    thread of a run starts; removed after."""
+    saved = {name: os.environ.get(name) for name in secrets}
+    os.environ.update(secrets)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -83,7 +108,8 @@ def only_env(env: dict[str, str]):
 
 def count_tasks(stage: Stage, env: dict[str, str]) -> int:
     """Static task count for done/total (tasks included at run time are not known in advance)."""
-    argv = ["ansible-playbook", "--list-tasks", *sum((["-i", i] for i in stage.inventories), [])]
+    argv = [str(Path(executables_dir()) / "ansible-playbook"), "--list-tasks",
+            *sum((["-i", i] for i in stage.inventories), [])]
     if stage.limit:
         argv += ["--limit", stage.limit]
     if stage.tags:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
+import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,7 @@ import pytest
 
 IMAGE = "trtllm-deploy/tritonserver-sim:latest"
 REPO = Path(__file__).resolve().parents[2]
-UPSTREAM = REPO / "testbed" / "sim" / "upstream"
+MAKE_REMOTES = REPO / "testbed" / "sim" / "make-remotes"
 MODELS = ["ensemble", "postprocessing", "preprocessing", "tensorrt_llm", "tensorrt_llm_bls"]
 SEED_REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
                 "pad_id": 2, "end_id": 2}
@@ -126,13 +127,42 @@ def docker_client():
     return client
 
 
+def copy_files(source: Path, target: Path) -> None:
+    """Copy a tree's files by their bytes only: the fixtures are read-only, the copies must not be."""
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (target / path.relative_to(source)).write_bytes(path.read_bytes())
+
+
+def git(cwd, *args: str) -> str:
+    return subprocess.run(["git", "-c", "protocol.file.allow=always", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True, env=dict(os.environ, GIT_LFS_SKIP_SMUDGE="1")).stdout.strip()
+
+
 @pytest.fixture(scope="session")
-def backend(tmp_path_factory) -> Path:
-    """tensorrtllm_backend as checked out: the stand-in repository with its tensorrt_llm submodule."""
-    root = tmp_path_factory.mktemp("checkout") / "tensorrtllm_backend"
-    shutil.copytree(UPSTREAM / "tensorrtllm_backend", root)
-    shutil.copytree(UPSTREAM / "TensorRT-LLM", root / "tensorrt_llm")
-    return root
+def remotes(tmp_path_factory, fixtures) -> Path:
+    """The git remotes the pipeline clones (testbed/sim/make-remotes, upstream's models from ../shared)."""
+    dest = tmp_path_factory.mktemp("remotes")
+    subprocess.run([MAKE_REMOTES, "--fixtures", fixtures, dest], check=True, capture_output=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory, remotes) -> Path:
+    """tensorrtllm_backend as the workflow checks it out: branch r24.04 with its tensorrt_llm submodule."""
+    checkout = tmp_path_factory.mktemp("checkout")
+    git(checkout, "clone", "--quiet", "--recurse-submodules", "--branch", "r24.04",
+        str(remotes / "tensorrtllm_backend.git"))
+    return checkout / "tensorrtllm_backend"
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory, remotes) -> Path:
+    """tensorrt-demo as the workflow checks it out."""
+    checkout = tmp_path_factory.mktemp("checkout")
+    git(checkout, "clone", "--quiet", str(remotes / "tensorrt-demo.git"))
+    return checkout / "tensorrt-demo"
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,12 @@
-"""The real r24.04 and tensorrt-demo config.pbtxt files (../shared/fixtures) in the image's Triton."""
+"""The real r24.04 and tensorrt-demo config.pbtxt files and r24.04's Python models (../shared/fixtures) in the
+image's Triton."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from conftest import MODELS, UPSTREAM
+from conftest import MODELS, copy_files
 from seed_values import SEED as WORKFLOW
 from test_tritonserver_sim import fill_repo, model_status
 
@@ -13,14 +14,16 @@ from ansible_collections.trtllm.deploy.plugins.module_utils import pbtxt
 
 # The workflow's values, pointed at this test's tiny model and engine.
 SEED = dict(WORKFLOW, tokenizer_dir="/models/tiny", engine_dir="/models/engine-tp1", max_beam_width=1)
-MODEL_FILES = UPSTREAM / "tensorrtllm_backend" / "all_models" / "inflight_batcher_llm"
+BACKEND = "tensorrtllm_backend-r24.04"
 
 
 def model_repository(fixtures, which: str, target, parameters=None, bls_lib: bool = True):
-    """The fixture configs rendered with the seed's values, beside the stand-in models' code."""
+    """The fixture configs rendered with the seed's values, beside r24.04's own models' code."""
     schema = pbtxt.model_config_schema()
     for model in MODELS:
-        shutil.copytree(MODEL_FILES / model / "1", target / model / "1")
+        (target / model / "1").mkdir(parents=True)
+        if (fixtures / BACKEND / model / "1").is_dir():
+            copy_files(fixtures / BACKEND / model / "1", target / model / "1")
         template = (fixtures / which / model / "config.pbtxt").read_text()
         result = pbtxt.render(template, schema, placeholders=SEED, parameters=(parameters or {}).get(model),
                               ignore_unknown=True, strict=False)
@@ -79,8 +82,8 @@ def test_tensorrt_demo_set_needs_the_bls_lib_it_lacks(built, models, fixtures, s
     assert status["tensorrt_llm_bls"].startswith("UNAVAILABLE")
     assert "No module named 'lib'" in status["tensorrt_llm_bls"]
     assert {status[m] for m in MODELS if m not in ("tensorrt_llm_bls", "ensemble")} == {"READY"}
-    shutil.copytree(MODEL_FILES / "tensorrt_llm_bls" / "1" / "lib", models / "repo-demo" / "tensorrt_llm_bls" / "1" /
-                    "lib")
+    copy_files(fixtures / BACKEND / "tensorrt_llm_bls" / "1" / "lib",
+               models / "repo-demo" / "tensorrt_llm_bls" / "1" / "lib")
     sim.stop()
     sim = sim_factory()
     sim.launch("/models/repo-demo")

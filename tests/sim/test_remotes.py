@@ -1,4 +1,4 @@
-"""The local git remotes the checkout role clones: real repositories, a submodule, LFS."""
+"""The local git remotes the checkout role clones: real repositories, a submodule, LFS, upstream's models."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import hashlib
 import subprocess
 
 import pytest
-from conftest import MODELS, REPO
+from conftest import MAKE_REMOTES, MODELS
 
-MAKE_REMOTES = REPO / "testbed" / "sim" / "make-remotes"
+BACKEND = "tensorrtllm_backend-r24.04"
+PYTHON_MODELS = ("preprocessing", "postprocessing", "tensorrt_llm_bls")
 
 
 def git(cwd, *args) -> str:
@@ -16,21 +17,47 @@ def git(cwd, *args) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
+def files_of(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
 @pytest.fixture(scope="module")
-def remotes(tmp_path_factory):
+def made_twice(tmp_path_factory, fixtures):
+    """Two runs into one destination; the default fixtures path (../shared beside the checkout) is used."""
     dest = tmp_path_factory.mktemp("remotes")
     first = subprocess.run([MAKE_REMOTES, dest], check=True, capture_output=True, text=True).stdout
-    second = subprocess.run([MAKE_REMOTES, dest], check=True, capture_output=True, text=True).stdout
+    second = subprocess.run([MAKE_REMOTES, "--fixtures", fixtures, dest], check=True, capture_output=True,
+                            text=True).stdout
     return dest, first, second
 
 
-def test_same_sources_give_the_same_commits(remotes):
-    _, first, second = remotes
+def test_same_sources_give_the_same_commits(made_twice):
+    _, first, second = made_twice
     assert first == second and "r24.04=" in first and "v0.9.0=" in first
 
 
-def test_seed_checkout_gets_the_submodule_and_lfs_objects(remotes, tmp_path):
-    dest, _, _ = remotes
+def test_missing_fixtures_are_named(tmp_path):
+    done = subprocess.run([MAKE_REMOTES, "--fixtures", tmp_path / "nowhere", tmp_path / "git"], capture_output=True,
+                          text=True)
+    assert done.returncode != 0 and f"{tmp_path}/nowhere/{BACKEND}/LICENSE" in done.stderr
+    assert not (tmp_path / "git").exists()
+
+
+def test_r24_04_carries_upstream_models_unchanged_and_their_license(backend, fixtures):
+    models = backend / "all_models" / "inflight_batcher_llm"
+    for model in MODELS:
+        assert (models / model / "config.pbtxt").read_bytes() == \
+            (fixtures / BACKEND / model / "config.pbtxt").read_bytes()
+    for model in PYTHON_MODELS:
+        assert files_of(models / model / "1") == files_of(fixtures / BACKEND / model / "1"), model
+    assert files_of(models / "ensemble" / "1") == {".tmp": b""}  # as upstream keeps its empty version folders
+    assert files_of(models / "tensorrt_llm" / "1") == {".gitkeep": b""}
+    assert (backend / "LICENSE").read_bytes() == (fixtures / BACKEND / "LICENSE").read_bytes()
+
+
+def test_seed_checkout_gets_the_submodule_and_lfs_objects(made_twice, tmp_path):
+    dest, _, _ = made_twice
     git(tmp_path, "clone", "--quiet", str(dest / "tensorrtllm_backend.git"))
     work = tmp_path / "tensorrtllm_backend"
     git(work, "lfs", "install", "--local")
@@ -47,13 +74,17 @@ def test_seed_checkout_gets_the_submodule_and_lfs_objects(remotes, tmp_path):
     assert sample.read_bytes() == expected, "the LFS object, not its pointer, is checked out"
 
 
-def test_tensorrt_demo_is_filled_and_lacks_the_bls_lib(remotes, tmp_path):
-    dest, _, _ = remotes
-    git(tmp_path, "clone", "--quiet", str(dest / "tensorrt-demo.git"))
-    repo = tmp_path / "tensorrt-demo" / "triton_model_repo"
+def test_tensorrt_demo_is_filled_and_lacks_the_bls_lib(demo, fixtures):
+    repo = demo / "triton_model_repo"
     assert sorted(p.name for p in repo.iterdir()) == sorted(MODELS)
-    assert (repo / "tensorrt_llm_bls" / "1" / "model.py").is_file()
+    for model in MODELS:
+        assert (repo / model / "config.pbtxt").read_bytes() == \
+            (fixtures / "tensorrt-demo" / model / "config.pbtxt").read_bytes()
+    for model in PYTHON_MODELS:  # the same model.py files as r24.04
+        code = (fixtures / BACKEND / model / "1" / "model.py").read_bytes()
+        assert files_of(repo / model / "1") == {"model.py": code}, model
     assert not (repo / "tensorrt_llm_bls" / "1" / "lib").exists()
+    assert (demo / "LICENSE.tensorrtllm_backend").read_bytes() == (fixtures / BACKEND / "LICENSE").read_bytes()
     pre = (repo / "preprocessing" / "config.pbtxt").read_text()
     assert "max_batch_size: 256" in pre and '"/models/trt/Meta-Llama-3-8B-Instruct"' in pre
     assert "${tensorrt_llm_model_name}" in (repo / "tensorrt_llm_bls" / "config.pbtxt").read_text()

@@ -56,18 +56,45 @@ def make_checkpoint(path, tp=1, dtype="float16", ranks=None):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"tp_size": 2}, "tp_size 2 does not match the checkpoint's tp_size 1"),
+    # trtllm-build 0.9.0 would build the checkpoint's tp 1: the server launched for tp 2 would not match it.
+    ({"tp_size": 2}, "tp_size 2 does not match the checkpoint's tp_size 1: trtllm-build 0.9.0 would ignore it"),
     ({"dtype": "bfloat16", "gpt_attention_plugin": "bfloat16", "gemm_plugin": "bfloat16"},
      "dtype bfloat16 does not match the checkpoint's dtype float16"),
-    ({"gemm_plugin": "bfloat16"}, "gemm_plugin bfloat16 disagrees with dtype float16"),
-    ({"chunked_context": False}, "max_num_tokens 1024 is below max_input_len 2048"),
-    ({"opt_num_tokens": 4096, "max_num_tokens": 2048}, "opt_num_tokens 4096 is above max_num_tokens 2048"),
+    # 0.9.0 builds it (context FMHA on), but r24.04 then refuses every prompt above max_num_tokens.
+    ({"chunked_context": False}, "max_num_tokens 1024 is below max_input_len 2048: the engine builds, but"),
+    ({"max_batch_size": 0}, "max_batch_size must be at least 1, got 0"),
 ])
-def test_inputs_that_cannot_build_a_correct_engine(tmp_path, change, message):
+def test_inputs_that_cannot_build_the_engine_asked_for(tmp_path, change, message):
     ckpt = make_checkpoint(tmp_path / "ckpt")
     options = {**SEED, "checkpoint_dir": str(ckpt), "chunked_context": True, **change}
     with pytest.raises(eb.BuildInputError, match=message):
         eb.validate(options, eb.read_checkpoint(str(ckpt)))
+
+
+@pytest.mark.parametrize("change, warning", [
+    # _common.check_max_num_tokens (0.9.0) lowers both, with a warning, and builds.
+    ({"opt_num_tokens": 4096, "max_num_tokens": 2048},
+     "opt_num_tokens 4096 is above max_num_tokens 2048: trtllm-build 0.9.0 lowers it to 2048"),
+    ({"max_batch_size": 1, "max_num_tokens": 4096, "opt_num_tokens": 4096},
+     "max_num_tokens 4096 exceeds max_batch_size x max_input_len = 2048: trtllm-build 0.9.0 lowers it to 2048"),
+    ({"remove_input_padding": False}, "remove_input_padding is off: trtllm-build 0.9.0 ignores max_num_tokens"),
+    # 0.9.0 checks no plugin dtype against the model's.
+    ({"gemm_plugin": "float32"}, "gemm_plugin float32 differs from the model's dtype float16"),
+])
+def test_what_0_9_0_adjusts_or_does_not_check_is_a_warning(tmp_path, change, warning):
+    ckpt = make_checkpoint(tmp_path / "ckpt")
+    options = {**SEED, "checkpoint_dir": str(ckpt), "chunked_context": True, **change}
+    assert warning in " | ".join(eb.validate(options, eb.read_checkpoint(str(ckpt))))
+
+
+def test_the_lowered_max_num_tokens_is_the_one_checked_against_max_input_len(tmp_path):
+    ckpt = make_checkpoint(tmp_path / "ckpt")
+    options = {**SEED, "checkpoint_dir": str(ckpt), "chunked_context": False, "max_batch_size": 1,
+               "max_input_len": 2048, "max_num_tokens": 8192, "opt_num_tokens": 8192}
+    # No refusal: 8192 becomes 2048, which is not below max_input_len; opt_num_tokens follows it down.
+    assert eb.validate(options, eb.read_checkpoint(str(ckpt))) == [
+        "max_num_tokens 8192 exceeds max_batch_size x max_input_len = 2048: trtllm-build 0.9.0 lowers it to 2048",
+        "opt_num_tokens 8192 is above max_num_tokens 2048: trtllm-build 0.9.0 lowers it to 2048"]
 
 
 def test_a_missing_rank_file_is_refused(tmp_path):
@@ -79,8 +106,8 @@ def test_a_missing_rank_file_is_refused(tmp_path):
 
 FAKE_BUILD = r'''#!{python}
 import json, os, sys
-if sys.argv[1:] == ["--version"]:
-    print("0.9.0"); sys.exit(0)
+if sys.argv[1:] == ["--version"]:  # 0.9.0's trtllm-build has no --version: argparse refuses it
+    print("trtllm-build: error: unrecognized arguments: --version", file=sys.stderr); sys.exit(2)
 args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
 with open(os.environ["FAKE_BUILD_LOG"], "a") as log:
     log.write(" ".join(sys.argv[1:]) + "\n")
@@ -189,3 +216,13 @@ def test_runs_in_the_container_through_its_mounts(build, tmp_path):
     rc, outside, _ = build(env=env, docker_run=DOCKER_RUN, path_map={"/elsewhere": "/c"},
                            executable="trtllm-build", toolchain="0.9.0")
     assert rc != 0 and "is under none of the container's mounts in path_map (/elsewhere)" in outside["msg"]
+
+
+def test_check_mode_on_a_host_without_docker_says_it_would_build(build, tmp_path):
+    env = {"PATH": str(tmp_path / "empty-bin")}
+    rc, check, builds = build(env=env, check=True, docker_run=["docker-absent", "run", "--rm", "serving:image"],
+                              path_map={str(tmp_path): "/c"}, toolchain="0.9.0")
+    assert (rc, check["changed"], check["reason"], builds) == (0, True, "docker-absent is not installed yet", 0)
+    rc, failed, _ = build(env=env, docker_run=["docker-absent", "run", "--rm", "serving:image"],
+                          path_map={str(tmp_path): "/c"}, toolchain="0.9.0")
+    assert rc != 0 and "docker-absent was not found" in failed["msg"]

@@ -1,5 +1,6 @@
 """Real state of a node after site.yml: container, engine, configs, serving Triton."""
 
+import hashlib
 import json
 import os
 import sys
@@ -17,6 +18,16 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
 REPO = "/opt/trtllm/tensorrtllm_backend/triton_model_repo"
 ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine"
 CHECKPOINT = "/root/models/trt/Tiny-Llama-Sim-trt-ckpt"
+# ../shared beside the checkout (TRTLLM_SHARED overrides), as testbed/sim/make-remotes reads it.
+FIXTURES = Path(os.environ.get("TRTLLM_SHARED", Path(__file__).resolve().parents[3].parent / "shared")) \
+    / "fixtures" / "tensorrtllm_backend-r24.04"
+UPSTREAM_CODE = ["preprocessing/1/model.py", "postprocessing/1/model.py", "tensorrt_llm_bls/1/model.py",
+                 "tensorrt_llm_bls/1/lib/decode.py", "tensorrt_llm_bls/1/lib/triton_decoder.py"]
+# The model file each python backend stub in the server loads (its argv: model path, ..., backend dir).
+STUBS = ("import glob\nfor p in glob.glob('/proc/[0-9]*/cmdline'):\n"
+         "    try: a = [x.decode() for x in open(p, 'rb').read().split(bytes(1))]\n    except OSError: continue\n"
+         "    if a and a[0].endswith('triton_python_backend_stub'):\n"
+         "        print(a[1] if a[9] == 'DEFAULT' else a[9] + '/model.py')")
 ENGINE_IN_CONTAINER = "/models/trt/Tiny-Llama-Sim-trt-engine"  # gpt_model_path: served where it was built
 SEED_REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
                 "pad_id": 2, "end_id": 2}
@@ -128,3 +139,18 @@ def test_triton_is_ready_and_answers(host):
         ["ensemble", "postprocessing", "preprocessing", "tensorrt_llm", "tensorrt_llm_bls"], "READY")
     answer = triton(host, "/v2/models/ensemble/generate", SEED_REQUEST)
     assert answer["text_output"].strip() and len(answer["output_log_probs"]) == 20
+
+
+def test_served_python_models_are_upstreams_own(host):
+    for rel in UPSTREAM_CODE:
+        assert host.check_output(f"sha256sum {REPO}/{rel}").split()[0] == \
+            hashlib.sha256((FIXTURES / rel).read_bytes()).hexdigest(), rel
+    stubs = sorted(host.check_output("docker exec triton_server python3 -c %s", STUBS).split())
+    assert stubs == sorted([f"/tensorrtllm_backend/triton_model_repo/{m}/1/model.py"
+                            for m in ("preprocessing", "postprocessing", "tensorrt_llm_bls")]
+                           + ["/opt/tritonserver/backends/tensorrtllm/model.py"])
+
+
+def test_bls_answers_like_the_ensemble(host):
+    assert triton(host, "/v2/models/tensorrt_llm_bls/generate", SEED_REQUEST)["text_output"] == \
+        triton(host, "/v2/models/ensemble/generate", SEED_REQUEST)["text_output"]

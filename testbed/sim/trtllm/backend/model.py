@@ -78,8 +78,11 @@ def hold_gpu_memory(gpu, engine_config, world_size, fraction):
 
 
 def word_lists(tensor):
-    """Decode the [2, N] flat-ids/offsets word-list format of TensorRT-LLM."""
-    if tensor is None:
+    """Decode the [2, N] flat-ids/offsets word-list format of TensorRT-LLM.
+
+    r24.04's preprocessing sends [1, 2, 0] when a request has no such words.
+    """
+    if tensor is None or tensor.as_numpy().size == 0:
         return []
     array = tensor.as_numpy().reshape(-1, 2, tensor.as_numpy().shape[-1])[0]
     ids, offsets = array[0].tolist(), [o for o in array[1].tolist() if o >= 0]
@@ -140,7 +143,11 @@ class TritonPythonModel:
         if max_batch > self.build["max_batch_size"]:
             log("warn", f"max_batch_size {max_batch} in config.pbtxt exceeds the engine's "
                         f"{self.build['max_batch_size']}")
-        self.chunked_context = self.chunked_context and self.build["plugin_config"].get("use_paged_context_fmha", False)
+        # 0.9.0's attention plugin chunks a context only with context FMHA, paged KV cache and paged context FMHA
+        # all built in (gptAttentionCommon.cpp, chunked_context_support).
+        plugins = self.build["plugin_config"]
+        self.chunked_context = self.chunked_context and all(
+            plugins.get(name, False) for name in ("context_fmha", "paged_kv_cache", "use_paged_context_fmha"))
         log("info", f"engine {self.engine_dir}: {config['pretrained_config']['architecture']}, "
                     f"tp {config['pretrained_config']['mapping']['tp_size']}, {world_size} rank(s), "
                     f"{model_type}, decoupled={self.decoupled}, batch_scheduler_policy={self.scheduler_policy}, "
@@ -229,6 +236,10 @@ class TritonPythonModel:
             pb_utils.Tensor("generation_logits", np.zeros((1, 1, 1, 1), dtype=np.float32)),
         ]
 
+    def _token_response(self, pairs, want_log_probs):
+        return pb_utils.InferenceResponse(
+            output_tensors=self._outputs([t for t, _ in pairs], [p for _, p in pairs], want_log_probs))
+
     def _complete(self, request):
         try:
             if scalar(request, "streaming", False):
@@ -248,9 +259,14 @@ class TritonPythonModel:
             ids, max_new, options = self._prepare(request)
             want = scalar(request, "return_log_probs", False)
             if scalar(request, "streaming", False):
-                for token, log_prob in generate(self.leader, ids, max_new, **options):
-                    sender.send(pb_utils.InferenceResponse(output_tensors=self._outputs([token], [log_prob], want)))
-                sender.send(flags=final)
+                # As the real backend: one response per token, the last one with the FINAL flag
+                # (r24.04's BLS post-processes every response it gets, so no empty final one).
+                last = None
+                for pair in generate(self.leader, ids, max_new, **options):
+                    if last is not None:
+                        sender.send(self._token_response([last], want))
+                    last = pair
+                sender.send(self._token_response([last] if last else [], want), flags=final)
                 return
             pairs = list(generate(self.leader, ids, max_new, **options))
             tokens = [t for t, _ in pairs] if self.exclude_input else ids + [t for t, _ in pairs]

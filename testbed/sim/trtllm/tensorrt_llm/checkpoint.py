@@ -49,7 +49,9 @@ def load_hf(model_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return config, weights
 
 
-def trtllm_config(hf: dict, dtype: str, tp_size: int, pp_size: int) -> dict:
+def trtllm_config(hf: dict, dtype: str, tp_size: int, pp_size: int, overrides: dict | None = None) -> dict:
+    """0.9.0's create_config_from_hugging_face (models/llama/convert.py) for a LLaMA; `overrides` are the
+    converter's override_fields (moe_tp_mode and the embedding/weight-only options)."""
     heads = hf["num_attention_heads"]
     kv_heads = hf.get("num_key_value_heads", heads)
     if heads % tp_size:
@@ -83,8 +85,10 @@ def trtllm_config(hf: dict, dtype: str, tp_size: int, pp_size: int) -> dict:
         "rotary_base": float(hf.get("rope_theta", 10000.0)),
         "moe_num_experts": 0,
         "moe_top_k": 0,
-        "enable_pos_shift": False,
-        "dense_context_fmha": False,
+        "moe_tp_mode": 2,  # MoeConfig.ParallelismMode.TENSOR_PARALLEL
+        "moe_normalization_mode": None,
+        "attn_bias": bool(hf.get("attention_bias", False)),
+        **(overrides or {}),
         # Test bed only: the size of the model this tiny one stands for (GPU memory, tensorrt_llm/cuda.py).
         **({"sim_stands_for": hf["sim_stands_for"]} if "sim_stands_for" in hf else {}),
     }
@@ -137,6 +141,38 @@ def split_rank(config: dict, hf: dict[str, np.ndarray], rank: int) -> dict[str, 
     return weights
 
 
+def dummy_rank(config: dict, rank: int) -> dict[str, np.ndarray]:
+    """Random weights of one rank, shaped as split_rank's: what 0.9.0 builds when a rank file is missing
+    (modeling_utils.load_model: "Cannot find ... Use dummy model weights.")."""
+    tp = config["mapping"]["tp_size"]
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads") or heads
+    head_size = config.get("head_size") or hidden // heads
+    inter, vocab = config["intermediate_size"], config["vocab_size"]
+    rng = np.random.default_rng(rank)
+
+    def rand(*shape):
+        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+
+    q_rows = heads // tp * head_size
+    kv_rows = max(kv_heads // tp, 1) * head_size
+    out = {
+        "transformer.vocab_embedding.weight": rand(vocab, hidden),
+        "transformer.ln_f.weight": np.ones(hidden, np.float32),
+        "lm_head.weight": rand(-(-vocab // tp), hidden),
+    }
+    for i in range(config["num_hidden_layers"]):
+        dst = f"transformer.layers.{i}."
+        out[dst + "attention.qkv.weight"] = rand(q_rows + 2 * kv_rows, hidden)
+        out[dst + "attention.dense.weight"] = rand(hidden, q_rows)
+        out[dst + "mlp.fc.weight"] = rand(inter // tp, hidden)
+        out[dst + "mlp.gate.weight"] = rand(inter // tp, hidden)
+        out[dst + "mlp.proj.weight"] = rand(hidden, inter // tp)
+        out[dst + "input_layernorm.weight"] = np.ones(hidden, np.float32)
+        out[dst + "post_layernorm.weight"] = np.ones(hidden, np.float32)
+    return out
+
+
 def required_hf_names(config: dict) -> list[str]:
     names = ["model.embed_tokens.weight", "model.norm.weight"]
     for i in range(config["num_hidden_layers"]):
@@ -160,8 +196,12 @@ def write_trtllm(output_dir: Path, config: dict, hf_weights: dict[str, np.ndarra
     def convert(rank: int) -> None:
         save_file(split_rank(config, hf_weights, rank % config["mapping"]["tp_size"]), str(paths[rank]))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(convert, range(len(paths))))
+    if workers == 1:
+        for rank in range(len(paths)):
+            convert(rank)
+    else:  # 0.9.0's execute(): a pool of --workers threads (0 or fewer is ThreadPoolExecutor's ValueError)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(convert, range(len(paths))))
     (output_dir / "config.json").write_text(json.dumps(config, indent=4) + "\n")
     return paths
 

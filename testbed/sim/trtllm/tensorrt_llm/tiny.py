@@ -4,6 +4,11 @@ Generated deterministically (fixed seed, fixed corpus) so tests need no download
 config.json, generation_config.json, two safetensors shards with their index,
 tokenizer.json (byte-level BPE trained on the corpus below), tokenizer_config.json
 and special_tokens_map.json, as in meta-llama/Meta-Llama-3-8B-Instruct.
+
+The tokenizer is a real Hugging Face one: r24.04's preprocessing and postprocessing load it
+with transformers' AutoTokenizer.from_pretrained(dir, legacy=False, padding_side='left',
+trust_remote_code=True), which gives PreTrainedTokenizerFast (tokenizer_class, as Llama 3's),
+and take eos_token (<|eot_id|>, id 2) as the end and pad id.
 """
 
 from __future__ import annotations

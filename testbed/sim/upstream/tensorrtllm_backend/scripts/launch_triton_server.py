@@ -1,8 +1,10 @@
 """Launch tritonserver under mpirun, one process per rank (r24.04 command line).
 
-trtllm-deploy's stand-in repository: same flags and command as upstream r24.04.
-It starts the server in the background and returns at once; poll
-/v2/health/ready to know when the models are loaded.
+trtllm-deploy's stand-in repository: same flags, command and checks as upstream r24.04
+(testbed/sim/UPSTREAM-FACTS.md). It starts the server in the background and returns at once;
+poll /v2/health/ready to know when the models are loaded. Its "already running" check is
+r24.04's `pgrep -r R tritonserver`: it sees only servers in the running state, so an idle
+server (sleeping) is not found and a second one is started.
 """
 
 import argparse
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 
 
-def parse_arguments():
+def parser():
     parser = argparse.ArgumentParser()
     parser.add_argument("--world_size", type=int, default=1, help="world size, only support tensor parallelism now")
     parser.add_argument("--tritonserver", type=str, help="path to the tritonserver exe",
@@ -28,7 +30,13 @@ def parse_arguments():
     parser.add_argument("--model_repo", type=str, default=path)
     parser.add_argument("--tensorrt_llm_model_name", type=str, default="tensorrt_llm",
                         help="Name(s) of the tensorrt_llm Triton model in the repo, separated by commas")
-    return parser.parse_args()
+    parser.add_argument("--multi-model", action="store_true",
+                        help="Enable support for multiple TRT-LLM models in the Triton model repository")
+    return parser
+
+
+def parse_arguments():
+    return parser().parse_args()
 
 
 def get_cmd(world_size, tritonserver, grpc_port, http_port, metrics_port, model_repo, log, log_file,
@@ -50,7 +58,7 @@ def get_cmd(world_size, tritonserver, grpc_port, http_port, metrics_port, model_
 
 if __name__ == "__main__":
     args = parse_arguments()
-    res = subprocess.run(["pgrep", "-x", "tritonserver"], capture_output=True, encoding="utf-8")
+    res = subprocess.run(["pgrep", "-r", "R", "tritonserver"], capture_output=True, encoding="utf-8")
     if res.stdout:
         pids = res.stdout.replace("\n", " ").rstrip()
         msg = f"tritonserver process(es) already found with PID(s): {pids}.\n\tUse `kill {pids}` to stop them."
@@ -60,4 +68,9 @@ if __name__ == "__main__":
             raise RuntimeError(msg + " Or use --force.")
     cmd = get_cmd(int(args.world_size), args.tritonserver, args.grpc_port, args.http_port, args.metrics_port,
                   args.model_repo, args.log, args.log_file, args.tensorrt_llm_model_name)
-    subprocess.Popen(cmd, env=os.environ.copy())
+    env = os.environ.copy()
+    if args.multi_model:
+        assert args.world_size == 1, ("World size must be 1 when using multi-model. Processes will be spawned "
+                                      "automatically to run the multi-GPU models")
+        env["TRTLLM_ORCHESTRATOR"] = "1"
+    subprocess.Popen(cmd, env=env)

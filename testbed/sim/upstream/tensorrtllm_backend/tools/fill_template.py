@@ -1,35 +1,21 @@
-"""Fill ${placeholders} of a config.pbtxt: fill_template.py [-i] FILE key:value,key:value (r24.04 interface)."""
+"""Fill ${placeholders} of a config.pbtxt: fill_template.py [-i] FILE key:value,key:value (r24.04).
 
-import argparse
+trtllm-deploy's stand-in repository, with r24.04's behaviour (testbed/sim/UPSTREAM-FACTS.md): the
+substitutions are split at every comma, then each at its colon, so a value with a comma or a colon
+fails with Python's ValueError; there is no escape; a key that is not in the file is ignored, and a
+placeholder without a value stays as it is (string.Template.safe_substitute).
+"""
+
+from argparse import ArgumentParser
 from string import Template
-
-
-def split(string, delimiter):
-    """Split on delimiter unless it is escaped with a backslash."""
-    parts, current, escaped = [], "", False
-    for char in string:
-        if escaped:
-            current += char
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == delimiter:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
 
 
 def main(file_path, substitutions, in_place):
     with open(file_path) as f:
         pbtxt = Template(f.read())
     values = {}
-    for item in split(substitutions, ","):
-        key, value = split(item, ":")[0], ":".join(split(item, ":")[1:])
-        if "${" + key + "}" not in pbtxt.template:
-            raise SystemExit(f"key '{key}' does not exist in the file {file_path}.")
+    for item in substitutions.split(","):
+        key, value = item.split(":")  # ValueError unless exactly one colon, as r24.04
         values[key] = value
     result = pbtxt.safe_substitute(values)
     if in_place:
@@ -39,10 +25,13 @@ def main(file_path, substitutions, in_place):
         print(result)
 
 
+def parser():
+    p = ArgumentParser()
+    p.add_argument("file_path", help="path of the .pbtxt to modify")
+    p.add_argument("substitutions", help="substitutions to perform, in the format variable_name_1:value_1,...")
+    p.add_argument("--in_place", "-i", action="store_true", help="do the operation in-place")
+    return p
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("file_path", help="path of the .pbtxt to modify")
-    parser.add_argument("substitutions", help="substitutions to perform, in the format variable_name_1:value_1,...")
-    parser.add_argument("--in_place", "-i", action="store_true", help="do the operation in-place")
-    args = parser.parse_args()
-    main(**vars(args))
+    main(**vars(parser().parse_args()))
