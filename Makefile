@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
-IMAGES := gpu-node probe tritonserver-sim
+IMAGES := gpu-node probe tritonserver-sim registry
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
 .PHONY: demo test venv host images lint unit sim cli package molecule benchmark benchmark-fleet
@@ -27,6 +27,7 @@ host:
 
 images: venv host
 	@$(BIN)/python testbed/images.py build $(IMAGES)
+	@$(BIN)/python testbed/mirror.py > /dev/null
 
 lint: venv
 	ruff check .

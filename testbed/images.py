@@ -4,6 +4,9 @@
 Each image is a folder under testbed/images/NAME:
 
   packages     Debian packages of the root filesystem (mmdebstrap, host apt sources)
+  build-packages  optional Debian packages of a second root filesystem, passed to the
+               Dockerfile as the build argument BUILDER for build stages that need
+               tools the image itself must not carry
   wheels       optional pinned wheels (no dependency resolution: list them all),
                downloaded on the host and installed offline in the build
                (containers here cannot verify PyPI's TLS chain)
@@ -45,8 +48,8 @@ def _hash_tree(digest: hashlib._Hash, root: Path) -> None:
         digest.update(b"x" if path.stat().st_mode & 0o111 else b"-")
 
 
-def rootfs_hash(name: str) -> str:
-    digest = hashlib.sha256((IMAGES / name / "packages").read_bytes())
+def rootfs_hash(name: str, packages: str = "packages") -> str:
+    digest = hashlib.sha256((IMAGES / name / packages).read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -78,11 +81,11 @@ def read_list(path: Path) -> list[str]:
     return [line for line in lines if line]
 
 
-def build_rootfs(name: str) -> str:
-    ref = f"{REPOSITORY}/{name}-rootfs:{rootfs_hash(name)}"
+def build_rootfs(name: str, packages_file: str = "packages", kind: str = "rootfs") -> str:
+    ref = f"{REPOSITORY}/{name}-{kind}:{rootfs_hash(name, packages_file)}"
     if image_exists(ref):
         return ref
-    packages = read_list(IMAGES / name / "packages")
+    packages = read_list(IMAGES / name / packages_file)
     with tempfile.TemporaryDirectory(prefix=f"rootfs-{name}-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         subprocess.run(
@@ -133,10 +136,13 @@ def build(name: str) -> tuple[str, str]:
         subprocess.run(["docker", "tag", ref, f"{REPOSITORY}/{name}:latest"], check=True)
         return ref, "reused"
     rootfs = build_rootfs(name)
+    build_args = ["--build-arg", f"ROOTFS={rootfs}"]
+    if (IMAGES / name / "build-packages").exists():
+        build_args += ["--build-arg", f"BUILDER={build_rootfs(name, 'build-packages', 'builder-rootfs')}"]
     with tempfile.TemporaryDirectory(prefix=f"ctx-{name}-") as tmp:
         context = Path(tmp)
         shutil.copytree(IMAGES / name, context, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("packages", "wheels", "sim-paths"))
+                        ignore=shutil.ignore_patterns("packages", "build-packages", "wheels", "sim-paths"))
         for rel in sim_paths(name):
             source, target = SIM / rel, context / "sim" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +153,7 @@ def build(name: str) -> tuple[str, str]:
         fetch_wheels(name, context / "wheels")
         subprocess.run(
             [
-                "docker", "build", "--quiet", "--build-arg", f"ROOTFS={rootfs}",
+                "docker", "build", "--quiet", *build_args,
                 "--label", f"org.trtllm-deploy.recipe={ref.rsplit(':', 1)[1]}",
                 "-t", ref, "-t", f"{REPOSITORY}/{name}:latest", str(context),
             ],

@@ -29,8 +29,15 @@ def test_toolkit_package_is_installed_from_the_repository(host):
     assert host.run("nvidia-ctk --version").stdout.startswith("NVIDIA Container Toolkit CLI version 1.17.8")
 
 
-def test_daemon_json_gained_the_runtime_and_kept_its_keys(host):
+def test_the_role_installed_debians_engine_and_enabled_it_at_boot(host):
+    assert host.package("docker.io").is_installed
+    assert not host.package("docker-ce").is_installed
+    assert host.file("/etc/rc2.d/S01docker").is_symlink
+
+
+def test_daemon_json_gained_the_runtime_and_kept_the_sites_keys(host):
     config = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert config.pop("registry-mirrors")[0].startswith("http://")
     assert config == {
         "storage-driver": "overlay2",
         "log-driver": "json-file",
