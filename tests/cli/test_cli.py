@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
-from conftest import SECRET, node_exec, node_inventory
+from conftest import SECRET, node_exec
 
 
 def command_lines() -> list[str]:
@@ -102,8 +103,15 @@ def test_a_failing_host_exits_2_and_says_why(cli, inventory):
 
 
 def test_an_unreachable_host_exits_3(cli, inventory, tmp_path):
+    # ssh to a loopback port nothing listens on: refused, so unreachable. (A missing container over the
+    # docker connection is a failed task, not an unreachable host: `docker exec` just exits 1.)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     (tmp_path / "group_vars").symlink_to(inventory / "group_vars")
-    node_inventory(tmp_path / "hosts.yml", {"ghost": "trtllm-no-such-node"})
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  children:\n    gpu_nodes:\n      hosts:\n        ghost:\n          ansible_connection: ssh\n"
+        f"          ansible_host: 127.0.0.1\n          ansible_port: {port}\n")
     code, output, _ = cli("status", "-i", str(tmp_path / "hosts.yml"))
     assert code == 3 and report_of(output)["hosts"]["ghost"]["unreachable"] == 1
 

@@ -65,13 +65,16 @@ def test_seed_checkout_gets_the_submodule_and_lfs_objects(made_twice, tmp_path):
     git(work, "submodule", "update", "--init", "--recursive")
     assert git(work, "submodule", "status").split()[1:] == ["tensorrt_llm", "(v0.9.0)"]
     assert (work / "tensorrt_llm" / "examples" / "llama" / "convert_checkpoint.py").is_file()
+    assert (work / "tensorrt_llm" / "3rdparty" / "json" / "README.md").is_file(), "nested submodules, as upstream"
     for path in ("scripts/launch_triton_server.py", "tools/fill_template.py",
                  *(f"all_models/inflight_batcher_llm/{m}/config.pbtxt" for m in MODELS)):
         assert (work / path).is_file(), path
-    sample = work / "tools" / "dataset" / "lfs-sample.bin"
-    assert "tools/dataset/lfs-sample.bin" in git(work, "lfs", "ls-files")
+    # As upstream: the backend has no LFS file, TensorRT-LLM keeps its static libraries in LFS.
+    assert git(work, "lfs", "ls-files") == ""
+    library = "cpp/tensorrt_llm/batch_manager/x86_64-linux-gnu/libtensorrt_llm_batch_manager_static.a"
+    assert library in git(work / "tensorrt_llm", "lfs", "ls-files")
     expected = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(256))
-    assert sample.read_bytes() == expected, "the LFS object, not its pointer, is checked out"
+    assert (work / "tensorrt_llm" / library).read_bytes() == expected, "the LFS object, not its pointer, is checked out"
 
 
 def test_tensorrt_demo_is_filled_and_lacks_the_bls_lib(demo, fixtures):

@@ -66,3 +66,15 @@ def test_every_host_answers_generate(host):
 def test_the_controller_keeps_no_engine_copies():
     cache = Path.home() / ".cache/trtllm-deploy/engines"
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_a_shallow_checkout_has_what_the_deployment_uses_and_nothing_more():
+    backend = "/opt/trtllm/tensorrtllm_backend"
+    shallow, full = node("trtllm-mol-fleet-tp2"), node("trtllm-mol-fleet-1")
+    for repo in (backend, f"{backend}/tensorrt_llm"):
+        assert shallow.check_output(f"git -C {repo} rev-parse --is-shallow-repository") == "true", repo
+        assert full.check_output(f"git -C {repo} rev-parse --is-shallow-repository") == "false", repo
+    assert shallow.file(f"{backend}/tensorrt_llm/examples/llama/convert_checkpoint.py").exists
+    assert not shallow.file(f"{backend}/tensorrt_llm/3rdparty/json/README.md").exists
+    assert " - cpp/tensorrt_llm/batch_manager/" in shallow.check_output(f"git -C {backend}/tensorrt_llm lfs ls-files")
+    assert " * cpp/tensorrt_llm/batch_manager/" in full.check_output(f"git -C {backend}/tensorrt_llm lfs ls-files")

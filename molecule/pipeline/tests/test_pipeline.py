@@ -83,7 +83,12 @@ def test_checkout_is_r24_04_with_submodule_and_lfs(host):
     backend = "/opt/trtllm/tensorrtllm_backend"
     assert host.check_output(f"git -C {backend} rev-parse --abbrev-ref HEAD") in ("r24.04", "HEAD")
     assert host.file(f"{backend}/tensorrt_llm/examples/llama/convert_checkpoint.py").exists
-    assert "*" in host.check_output(f"git -C {backend} lfs ls-files")
+    # As upstream, the LFS files are TensorRT-LLM's (its C++ runtime's static libraries), checked out.
+    assert host.check_output(f"git -C {backend} lfs ls-files") == ""
+    listed = host.check_output(f"git -C {backend}/tensorrt_llm lfs ls-files")
+    assert " * cpp/tensorrt_llm/batch_manager/" in listed and " - " not in listed
+    assert host.file(f"{backend}/tensorrt_llm/3rdparty/json/README.md").exists, "nested submodules cloned"
+    assert host.check_output(f"git -C {backend} rev-parse --is-shallow-repository") == "false"
 
 
 def test_each_artifact_has_its_manifest_and_key_chain(host):
