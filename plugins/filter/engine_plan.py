@@ -30,7 +30,8 @@ options:
   hostvars:
     description:
       - C(hostvars); each host needs C(engine_build_key), the registered result of M(trtllm.deploy.artifact_key),
-        and may have C(engine_build_serving) (true when its server container runs).
+        and may have C(engine_build_serving) (true when its server container runs) and C(engine_build_forced)
+        (true to build its key again, once, even where an engine is current; the others get copies).
     type: dict
     required: true
 """
@@ -52,19 +53,23 @@ _value:
 
 def engine_plan(hosts: list, hostvars) -> dict:
     by_key: dict[str, list[tuple[str, bool]]] = {}
-    serving = set()
+    serving, forced = set(), set()
     for host in hosts:
         try:
             fact = hostvars[host]["engine_build_key"]
         except KeyError:
             raise AnsibleFilterError(
                 f"{host} has no engine_build_key: run trtllm.deploy.artifact_key (kind engine) there first") from None
+        if _truthy(hostvars[host].get("engine_build_forced", False)):
+            forced.add(fact["key"])
         by_key.setdefault(fact["key"], []).append((host, bool(fact["current"])))
         if _truthy(hostvars[host].get("engine_build_serving", False)):
             serving.add(host)
 
     plan = {"hosts": {}, "transfers": [], "builders": {}}
     for key, members in by_key.items():
+        if key in forced:  # engine_build_force: this key is built again, once, and copied as usual
+            members = [(host, False) for host, _ in members]
         current = [host for host, ok in members if ok]
         idle = [host for host, _ in members if host not in serving]
         source = current[0] if current else (idle or [members[0][0]])[0]

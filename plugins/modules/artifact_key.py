@@ -43,9 +43,10 @@ options:
     default: {}
   content:
     description:
-      - Files under O(path) (relative names) whose content is an input. V(model) lists a Hugging Face
-        checkpoint's C(config.json), shard indexes and weight files when this is not given (the tokenizer
-        is left out). A listed file that is missing counts as null.
+      - Files under O(path) (relative names, or glob patterns such as C(*/1/*.py)) whose content is an input.
+        V(model) lists a Hugging Face checkpoint's C(config.json), shard indexes and weight files when this is
+        not given (the tokenizer is left out). A listed name that is missing counts as null; a pattern that
+        matches nothing adds nothing.
     type: list
     elements: str
   hash_cache:
@@ -112,6 +113,7 @@ manifest:
   type: dict
 """
 
+import glob
 import json
 import os
 
@@ -131,10 +133,22 @@ def read_cache(path: str | None) -> dict:
     return cache if isinstance(cache, dict) else {}
 
 
+def expand(path: str, content: list[str]) -> list[str]:
+    """Names as given; glob patterns replaced by the files they match under path (relative, sorted)."""
+    names = []
+    for entry in content:
+        if glob.has_magic(entry):
+            names += sorted(os.path.relpath(match, path) for match in glob.glob(os.path.join(path, entry))
+                            if os.path.isfile(match))
+        else:
+            names.append(entry)
+    return sorted(set(names))
+
+
 def hashed_content(module: AnsibleModule) -> dict:
     params = module.params
     try:
-        names = params["content"] if params["content"] is not None else (
+        names = expand(params["path"], params["content"]) if params["content"] is not None else (
             af.model_inputs(params["path"]) if params["kind"] == "model" else [])
         present = [n for n in names if os.path.isfile(os.path.join(params["path"], n))]
         cache = read_cache(params["hash_cache"])

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -59,7 +60,11 @@ class RunResult:
 
 
 def executables_dir() -> str:
-    """Where this interpreter's console scripts are (ansible-playbook, ansible-inventory beside trtllm-deploy)."""
+    """Where this interpreter's console scripts are (ansible-playbook beside trtllm-deploy in a venv; pip's
+    scheme directory otherwise, e.g. /usr/local/bin or ~/.local/bin for a system or --user install)."""
+    for directory in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        if (directory / "ansible-playbook").is_file():
+            return str(directory)
     return str(Path(sys.executable).parent)
 
 
@@ -108,14 +113,18 @@ def only_env(env: dict[str, str]):
 
 def count_tasks(stage: Stage, env: dict[str, str]) -> int:
     """Static task count for done/total (tasks included at run time are not known in advance)."""
-    argv = [str(Path(executables_dir()) / "ansible-playbook"), "--list-tasks",
+    playbook = shutil.which("ansible-playbook", path=env.get("PATH")) or "ansible-playbook"
+    argv = [playbook, "--list-tasks",
             *sum((["-i", i] for i in stage.inventories), [])]
     if stage.limit:
         argv += ["--limit", stage.limit]
     if stage.tags:
         argv += ["--tags", stage.tags]
     argv.append(str(project_dir() / stage.playbook))
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project_dir())
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project_dir())
+    except OSError:
+        return 1  # no ansible-playbook to ask: the run itself will say so
     return len([line for line in proc.stdout.splitlines() if re.match(r"^\s{6}\S", line)]) or 1
 
 

@@ -57,3 +57,32 @@ def test_the_venvs_command_validates_without_the_venv_on_path(tmp_path):
                            "--plain"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 4, proc.stderr
     assert "Traceback" not in proc.stderr and "trtllm_tp_size must be at least 1, got 0" in proc.stderr
+
+
+def test_a_vaulted_inventory_is_read_with_the_vault_password_and_not_refused_without(tmp_path):
+    import shutil
+
+    from trtllm_deploy.validation import validate
+
+    inventory = tmp_path / "a100"
+    shutil.copytree(REPO / "inventories" / "a100", inventory)
+    (tmp_path / "pw").write_text("vault-password\n")
+    encrypted = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file",
+         str(tmp_path / "pw"), "hunter2", "--name", "triton_container_registry_password"],
+        capture_output=True, text=True, check=True).stdout
+    (inventory / "group_vars" / "gpu_nodes" / "secret.yml").write_text(encrypted)
+    hosts = str(inventory / "hosts.yml")
+    assert validate([hosts], {}, None, REPO).problems == {}, "no password here: not refused"
+    os.environ["ANSIBLE_VAULT_PASSWORD_FILE"] = str(tmp_path / "pw")
+    try:
+        assert validate([hosts], {}, None, REPO).problems == {}, "with the password"
+        secret = inventory / "group_vars" / "gpu_nodes" / "secret.yml"
+        secret.write_text("triton_container_registry_password: hunter2\n")
+        subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file",
+                        str(tmp_path / "pw"), str(secret)], capture_output=True, text=True, check=True,
+                       env={k: v for k, v in os.environ.items() if k != "ANSIBLE_VAULT_PASSWORD_FILE"})
+        assert secret.read_text().startswith("$ANSIBLE_VAULT")
+        assert validate([hosts], {}, None, REPO).problems == {}, "a whole encrypted file is read too"
+    finally:
+        del os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]

@@ -275,3 +275,22 @@ def test_a_label_records_an_artifact_and_names_what_changed_since():
     assert artifact_change(changed, "") == "nothing records what it was made from"
     with pytest.raises(AnsibleFilterError, match="expected an artifact"):
         artifact_record({"key": "k"})
+
+
+def test_plan_rebuilds_a_current_engine_when_forced():
+    hostvars = {"h1": dict(fact("tp1", True), engine_build_forced=True), "h2": fact("tp1", True)}
+    plan = engine_plan(["h1", "h2"], hostvars)
+    assert plan["builders"] == {"tp1": "h1"} and plan["hosts"]["h2"]["action"] == "receive"
+    assert engine_plan(["h2"], {"h2": fact("tp1", True)})["hosts"]["h2"]["action"] == "keep"
+
+
+def test_content_patterns_take_the_files_they_match(adhoc, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "bls" / "1" / "lib").mkdir(parents=True)
+    (repo / "bls" / "1" / "model.py").write_text("code")
+    (repo / "bls" / "1" / "lib" / "decode.py").write_text("lib")
+    args = {"kind": "served", "path": str(repo), "content": ["bls/config.pbtxt", "*/1/*.py", "*/1/lib/*.py"]}
+    _, first = adhoc("trtllm.deploy.artifact_key", args)
+    assert sorted(first["artifact"]["inputs"]["files"]) == ["bls/1/lib/decode.py", "bls/1/model.py", "bls/config.pbtxt"]
+    (repo / "bls" / "1" / "lib" / "decode.py").write_text("new lib")
+    assert adhoc("trtllm.deploy.artifact_key", args)[1]["key"] != first["key"]

@@ -110,9 +110,10 @@ def test_each_artifact_has_its_manifest_and_key_chain(host):
     labels = json.loads(host.check_output("docker inspect --format '{{json .Config.Labels}}' triton_server"))
     served = json.loads(labels["org.trtllm-deploy.served"])
     assert served["kind"] == "served" and len(served["key"]) == 64 and served["inputs"]["engine"] == engine["key"]
-    assert sorted(served["inputs"]["files"]) == [f"{m}/config.pbtxt" for m in
-                                                 ("ensemble", "postprocessing", "preprocessing", "tensorrt_llm",
-                                                  "tensorrt_llm_bls")]
+    files = set(served["inputs"]["files"])
+    assert {f"{m}/config.pbtxt" for m in ("ensemble", "postprocessing", "preprocessing", "tensorrt_llm",
+                                          "tensorrt_llm_bls")} <= files
+    assert {"preprocessing/1/model.py", "tensorrt_llm_bls/1/lib/decode.py"} <= files, "the models' code too"
     build = json.loads(host.file(f"{ENGINE}/config.json").content_string)["build_config"]
     assert (build["max_batch_size"], build["max_input_len"], build["max_output_len"]) == (256, 2048, 1024)
 
