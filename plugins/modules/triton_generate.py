@@ -19,9 +19,6 @@ description:
     (RV(concurrent), RV(stream_error)) for the caller to judge.
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
-extends_documentation_fragment:
-  - trtllm.deploy.read_only
-  - trtllm.deploy.read_only.triton_http
 options:
   url:
     description:
@@ -53,6 +50,9 @@ attributes:
     description: Inference changes nothing on the server, so the requests are sent in check mode too.
 notes:
   - O(timeout) is a socket timeout, as in M(ansible.builtin.uri), not a deadline for a whole request.
+extends_documentation_fragment:
+  - trtllm.deploy.read_only
+  - trtllm.deploy.read_only.triton_http
 """
 
 EXAMPLES = r"""

@@ -17,9 +17,6 @@ description:
     request at all (nothing listens, or it times out), the other requests are not sent.
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
-extends_documentation_fragment:
-  - trtllm.deploy.read_only
-  - trtllm.deploy.read_only.triton_http
 options:
   url:
     description: Base URL of Triton's HTTP endpoint, as seen from the host.
@@ -36,6 +33,9 @@ options:
     description: Seconds each request may wait to connect and for each read.
     type: int
     default: 30
+extends_documentation_fragment:
+  - trtllm.deploy.read_only
+  - trtllm.deploy.read_only.triton_http
 """
 
 EXAMPLES = r"""
