@@ -112,6 +112,8 @@ def measure(pad_bytes: int) -> dict:
         "second_converge_seconds": round(second_wall, 1),
         "second_converge_changed": changed(second),
         "second_vs_first": round(second_wall / first_wall, 3),
+        "second_converge_slowest_tasks": dict(sorted(
+            ((name, round(s, 2)) for name, s in task_seconds(second).items()), key=lambda kv: -kv[1])[:8]),
         "engine_rank0_bytes": engine_bytes,
         "engine_copies_on_node": copies,
     }

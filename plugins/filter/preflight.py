@@ -38,6 +38,13 @@ options:
     description: Fraction of the memory left after the weights that the KV cache may take.
     type: float
     default: 0.9
+  max_input_len:
+    description: The engine's longest prompt; with O(max_output_len), checked against the model's
+      C(max_position_embeddings) when both are given.
+    type: int
+  max_output_len:
+    description: The engine's longest answer.
+    type: int
 """
 
 EXAMPLES = r"""
@@ -75,7 +82,25 @@ def parameter_count(config: dict) -> int:
     return layers * per_layer + embeddings + hidden
 
 
-def tp_preflight(config, tp_size, gpus, pp_size=1, dtype="float16", kv_cache_free_gpu_mem_fraction=0.9):
+def weight_bytes(config: dict, dtype: str = "float16") -> int:
+    """The model's weights at a dtype: about the size of its checkpoint and of its engine (all ranks)."""
+    return parameter_count(config) * DTYPE_BYTES.get(dtype, 2)
+
+
+def length_problems(config: dict, max_input_len, max_output_len) -> list[str]:
+    positions = config.get("max_position_embeddings")
+    if not positions or max_input_len is None or max_output_len is None:
+        return []
+    total = int(max_input_len) + int(max_output_len)
+    if total <= int(positions):
+        return []
+    # trtllm-build 0.9.0 builds it anyway; the model answers garbage past the positions it was trained for.
+    return [f"max_input_len {max_input_len} + max_output_len {max_output_len} = {total} exceeds the model's "
+            f"max_position_embeddings {positions} (config.json): lower trtllm_max_input_len or trtllm_max_output_len"]
+
+
+def tp_preflight(config, tp_size, gpus, pp_size=1, dtype="float16", kv_cache_free_gpu_mem_fraction=0.9,
+                 max_input_len=None, max_output_len=None):
     tp, pp = int(tp_size), int(pp_size)
     problems = []
     count = int(gpus.get("count", 0))
@@ -99,9 +124,9 @@ def tp_preflight(config, tp_size, gpus, pp_size=1, dtype="float16", kv_cache_fre
                 f"x {DTYPE_BYTES.get(dtype, 2)} bytes / {tp * pp} GPUs); a {memory_gib:.0f} GiB GPU less "
                 f"{RUNTIME_RESERVE:.0%} for the runtime leaves {max(kv_gib, 0):.1f} GiB of KV cache at fraction "
                 f"{kv_cache_free_gpu_mem_fraction} (at least {MIN_KV_GIB:.0f} GiB needed): raise tp_size")
-    return problems
+    return length_problems(config, max_input_len, max_output_len) + problems
 
 
 class FilterModule:
     def filters(self):
-        return {"tp_preflight": tp_preflight}
+        return {"tp_preflight": tp_preflight, "model_weight_bytes": weight_bytes}

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
 from . import __version__
-from .runner import RunResult, Stage, project_dir, run_stage, secret_env, write_report
+from .project import ProjectNotFound, find_project, project_dir
+from .runner import RunResult, Stage, run_stage, secret_env, write_report
 from .secrets import SecretError, load, mask
 from .validation import Findings, InventoryError
 from .validation import validate as validate_inventory
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 3, 4, 130
 EXIT_NOT_SERVING = 5  # status: a host answered the status play but does not serve
+# Each command's playbook, under the collection's root: a checkout and an installed copy both have playbooks/.
+PLAYBOOK = {"deploy": "playbooks/site.yml", "plan": "playbooks/site.yml", "status": "playbooks/status.yml",
+            "teardown": "playbooks/teardown.yml", "validate": "playbooks/validate.yml"}
 
 
 class BadInput(Exception):
@@ -37,11 +48,12 @@ def parse_extra_vars(items: list[str]) -> dict:
     return extravars
 
 
-def check_inventory(inventories: list[str], extravars: dict, limit: str | None, secrets: dict) -> Findings:
+def check_inventory(inventories: list[str], extravars: dict, limit: str | None, secrets: dict,
+                    project: Path | None = None) -> Findings:
     """Everything that can be known on the controller, in-process (no host contacted, no subprocess)."""
     try:
         with secret_env(secrets):
-            findings = validate_inventory(inventories, extravars, limit, project_dir())
+            findings = validate_inventory(inventories, extravars, limit, project or project_dir())
     except InventoryError as exc:
         raise BadInput(mask(str(exc), secrets)) from None
     if findings.problems:
@@ -69,35 +81,61 @@ def serves(status: dict) -> bool:
             and ready > 0 and str(ready) == str(status.get("models_total")))
 
 
-def summary_table(report: dict) -> str:
+# --plain and CI: ASCII only, a dashed rule under the header, columns two spaces apart.
+PLAIN_BOX = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+NUMERIC = {"ok", "changed", "failed", "unreachable", "build s", "smoke s", "restarts"}
+
+
+def summary_table(report: dict, plain: bool = True) -> str:
     columns = ["host", "ok", "changed", "failed", "unreachable", "engine", "build s", "endpoint", "smoke s"]
     rows = []
     for name, host in report["hosts"].items():
-        rows.append([name, host["ok"], host["changed"], host["failed"], host["unreachable"], host["engine"] or "-",
+        failed, unreachable, changed = host["failed"], host["unreachable"], host["changed"]
+        rows.append([cell(name, "red" if failed or unreachable else ""), host["ok"],
+                     cell(changed, "yellow" if changed else ""), cell(failed, "red" if failed else ""),
+                     cell(unreachable, "red" if unreachable else ""), host["engine"] or "-",
                      "-" if host["build_seconds"] is None else f"{host['build_seconds']:.1f}",
                      host["endpoint"] or "-", "-" if host["smoke_seconds"] is None else f"{host['smoke_seconds']:.3f}"])
-    return table(columns, rows)
+    return table(columns, rows, plain)
 
 
-def status_table(report: dict) -> str:
+def status_table(report: dict, plain: bool = True) -> str:
     columns = ["host", "container", "restarts", "engine", "models READY", "endpoint", "answers"]
     rows = []
     for name, host in report["hosts"].items():
         status = host.get("status") or {}
-        rows.append([name, status.get("container", "unknown"), status.get("restarts", "-"),
+        container = status.get("container", "unknown")
+        answers = {True: "yes", "True": "yes"}.get(status.get("answers"), "no")
+        rows.append([name, cell(container, "green" if container == "running" else "red"), status.get("restarts", "-"),
                      status.get("engine_key") or "-",
                      f"{len(status.get('models_ready') or [])}/{status.get('models_total', '?')}",
-                     status.get("endpoint", "-"),
-                     {True: "yes", "True": "yes"}.get(status.get("answers"), "no")])
-    return table(columns, rows)
+                     status.get("endpoint", "-"), cell(answers, "green" if answers == "yes" else "red")])
+    return table(columns, rows, plain)
 
 
-def table(columns: list[str], rows: list[list]) -> str:
-    cells = [[str(c) for c in columns]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+def cell(value, style: str = "") -> Text:
+    """A table cell: its text as is (no markup), coloured on a terminal only."""
+    return value if isinstance(value, Text) else Text(str(value), style=style)
+
+
+def table(columns: list[str], rows: list[list], plain: bool = True) -> str:
+    """A table through rich: boxed and coloured for a terminal; with `plain`, ASCII text with no escape codes,
+    never wrapped or cut whatever its width. Cells are text, not markup."""
+    grid = Table(box=PLAIN_BOX if plain else box.SIMPLE_HEAVY, show_edge=False, pad_edge=False,
+                 padding=(0, 1, 0, 0) if plain else (0, 1), header_style="" if plain else "bold")
+    for column in columns:
+        grid.add_column(column, justify="right" if column in NUMERIC else "left", no_wrap=plain)
+    for row in rows:
+        grid.add_row(*(cell(value) for value in row))
+    if plain:
+        console = Console(file=io.StringIO(), width=100_000, color_system=None, force_terminal=False,
+                          force_jupyter=False, legacy_windows=False, no_color=True, highlight=False, emoji=False,
+                          markup=False)
+    else:
+        console = Console(file=io.StringIO(), width=shutil.get_terminal_size((120, 24)).columns,
+                          force_terminal=True, highlight=False, emoji=False, markup=False)
+    console.print(grid)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--secret-file", help="file of NAME=VALUE secrets (HF_TOKEN, NGC_API_KEY), mode 600")
         p.add_argument("--plain", action="store_true", help="plain log lines even on a terminal")
 
-    deploy = sub.add_parser("deploy", help="run site.yml: prepare, build, deploy, verify")
+    deploy = sub.add_parser("deploy", help="run playbooks/site.yml: prepare, build, deploy, verify")
     common(deploy)
     deploy.add_argument("--tags", help="only tasks with these tags (prepare, build, deploy, verify, ...)")
     deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
@@ -152,6 +190,11 @@ def run_command(args: argparse.Namespace) -> int:
     args.inventory = [str(Path(i).resolve()) for i in args.inventory]
     out = sys.stdout
     try:
+        project = find_project()
+    except ProjectNotFound as exc:
+        print(f"trtllm-deploy: no playbooks to run, no host was touched: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
         secrets = load(args.secret_file)
         extravars = parse_extra_vars(getattr(args, "extra_vars", []))
         if args.command == "deploy":
@@ -159,7 +202,7 @@ def run_command(args: argparse.Namespace) -> int:
                 extravars["trtllm_serial"] = args.serial
             if args.max_fail_percentage is not None:
                 extravars["trtllm_max_fail_percentage"] = args.max_fail_percentage
-        findings = check_inventory(args.inventory, extravars, args.limit, secrets)
+        findings = check_inventory(args.inventory, extravars, args.limit, secrets, project.root)
     except (BadInput, SecretError) as exc:
         lines = str(exc).splitlines()
         print(f"trtllm-deploy: bad input, no host was touched ({len(lines)} problem(s)):", file=sys.stderr)
@@ -171,14 +214,15 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"trtllm-deploy: warning: {host + ': ' if host else ''}{mask(warning, secrets)}", file=sys.stderr)
     artifacts = Path(args.artifacts).resolve()
     live = False if args.plain else None
+    plain = args.plain or not out.isatty()
 
     progress_stream = sys.stderr if getattr(args, "json", False) else out
 
     def run(stage: Stage) -> RunResult:
-        return run_stage(stage, artifacts, args.keep, secrets, stream=progress_stream, live=live)
+        return run_stage(stage, artifacts, args.keep, secrets, stream=progress_stream, live=live, project=project)
 
     if args.command in ("deploy", "plan", "validate"):
-        checked = run(Stage("playbooks/validate.yml", args.inventory, args.limit, extravars=extravars))
+        checked = run(Stage(PLAYBOOK["validate"], args.inventory, args.limit, extravars=extravars))
         if args.command == "validate" or exit_code(checked) != EXIT_OK:
             code = EXIT_OK if exit_code(checked) == EXIT_OK else EXIT_BAD_INPUT
             if checked.cancelled:
@@ -191,13 +235,13 @@ def run_command(args: argparse.Namespace) -> int:
                   f"report {checked.artifact_dir / 'report.json'}", file=out)
             return code
     if args.command == "deploy":
-        stage = Stage("site.yml", args.inventory, args.limit, args.tags, extravars, args.check, args.diff)
+        stage = Stage(PLAYBOOK["deploy"], args.inventory, args.limit, args.tags, extravars, args.check, args.diff)
     elif args.command == "plan":
-        stage = Stage("site.yml", args.inventory, args.limit, extravars=extravars, check=True, diff=True)
+        stage = Stage(PLAYBOOK["plan"], args.inventory, args.limit, extravars=extravars, check=True, diff=True)
     elif args.command == "status":
-        stage = Stage("playbooks/status.yml", args.inventory, args.limit)
+        stage = Stage(PLAYBOOK["status"], args.inventory, args.limit)
     else:
-        stage = Stage("playbooks/teardown.yml", args.inventory, args.limit,
+        stage = Stage(PLAYBOOK["teardown"], args.inventory, args.limit,
                       extravars={"trtllm_teardown_engines": bool(args.remove_engines)})
     result = run(stage)
     code = exit_code(result)
@@ -208,9 +252,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "status" and args.json:
         print(json.dumps({name: host.get("status") for name, host in report["hosts"].items()}, indent=2), file=out)
     elif args.command == "status":
-        print(status_table(report), file=out)
+        print(status_table(report, plain), file=out)
     else:
-        print("\n" + summary_table(report), file=out)
+        print("\n" + summary_table(report, plain), file=out)
         if args.command == "plan":
             for name, host in report["hosts"].items():
                 print(f"{name}: {host['changed']} change(s) would be made", file=out)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
 
 from .secrets import mask
 
@@ -51,7 +55,7 @@ class HostState:
 
 
 class Progress:
-    """Event handler for ansible_runner.run; draws live lines on a TTY, plain lines otherwise."""
+    """Event handler of ansible-runner's Runner: a live view through rich on a TTY, plain lines otherwise."""
 
     def __init__(self, total_tasks: int, secrets: dict, stream=None, live: bool | None = None):
         self.stream = stream or sys.stdout
@@ -61,7 +65,11 @@ class Progress:
         self.hosts: dict[str, HostState] = {}
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.drawn = 0
+        # Redrawn by this class only (events and the ticker, under self.lock): no thread of rich's own.
+        self._live = Live(console=Console(file=self.stream, force_terminal=True, highlight=False, markup=False,
+                                          emoji=False),
+                          auto_refresh=False, redirect_stdout=False, redirect_stderr=False) if self.live else None
+        self._showing = False
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, daemon=True)
 
@@ -74,13 +82,20 @@ class Progress:
         return True
 
     def start(self) -> None:
+        if self._live:
+            with self.lock:
+                self._live.start()
+                self._showing = True
+                self._draw()
         self._ticker.start()
 
     def stop(self) -> None:
         self._stop.set()
         with self.lock:
-            if self.live:
+            if self._live:
                 self._draw()
+                self._live.stop()
+                self._showing = False
 
     # -- internals
     def _host(self, name: str) -> HostState:
@@ -146,27 +161,37 @@ class Progress:
         self.stream.write(f"[{self._elapsed()}] {mask(text, self.secrets)}\n")
         self.stream.flush()
 
-    def _draw(self) -> None:
-        lines = [f"trtllm-deploy  {self._elapsed()} elapsed"]
+    def _view(self) -> Group:
+        rows = []
         for state in self.hosts.values():
             running = int(time.monotonic() - state.task_started) if state.task_started else 0
             alive = f"  ({running}s)" if running >= LONG_TASK_SECONDS and not state.error else ""
             where = f"{state.role} : {state.task}" if state.role else state.task
-            mark = "FAILED " if state.error else ""
             total = max(self.total, state.done)  # tasks included at run time are not in the static count
-            lines.append(f"  {state.name:<24} {state.done:>3}/{total:<3} {mark}{where}{alive}")
-        width = shutil.get_terminal_size((120, 24)).columns - 1  # a wrapped line would break the redraw
-        text = mask("\n".join(line[:width] for line in lines), self.secrets)
-        if self.drawn:
-            self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
-        self.stream.write(text + "\n")
-        self.stream.flush()
-        self.drawn = len(lines)
+            rows.append(("  " + mask(state.name, self.secrets), f"{state.done}/{total}",
+                         Text.assemble(("FAILED " if state.error else "", "red"), mask(where + alive, self.secrets))))
+        hosts = Table.grid(padding=(0, 0, 0, 2))
+        # Host and count keep their width; the task is cut to what is left of the terminal's (a wrapped line would
+        # push the view down).
+        widths = [max((len(row[i]) for row in rows), default=0) for i in (0, 1)]
+        hosts.add_column(no_wrap=True)
+        hosts.add_column(justify="right", no_wrap=True)
+        hosts.add_column(no_wrap=True, overflow="ellipsis",
+                         max_width=max(8, self._live.console.width - 1 - sum(widths) - 2 * len(widths)))
+        for name, count, task in rows:
+            hosts.add_row(Text(name), Text(count), task)
+        return Group(Text(f"trtllm-deploy  {self._elapsed()} elapsed", style="bold"), hosts)
+
+    def _draw(self) -> None:
+        if self._showing:  # a refresh before start or after stop would print the view once more
+            self._live.update(self._view(), refresh=True)
 
     def _tick(self) -> None:
         last_note = {}
         while not self._stop.wait(1.0):
             with self.lock:
+                if self._stop.is_set():
+                    return
                 if self.live:
                     self._draw()
                     continue

@@ -16,28 +16,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ansible_runner
+from ansible_runner import Runner, RunnerConfig
 
 from .progress import Progress
+from .project import Project, collections_paths, find_project
 from .secrets import scrub_tree
 
 # Forwarded to Ansible besides ANSIBLE_* and the secrets; everything else stays out.
 FORWARDED = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "SSH_AUTH_SOCK", "DOCKER_HOST",
              "VIRTUAL_ENV")
-
-
-def project_dir() -> Path:
-    """The collection checkout holding site.yml (TRTLLM_DEPLOY_PROJECT overrides)."""
-    configured = os.environ.get("TRTLLM_DEPLOY_PROJECT")
-    if configured:
-        return Path(configured).resolve()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "site.yml").is_file() and (parent / "galaxy.yml").is_file():
-            return parent
-    return Path.cwd()
-
-
+# Set by ansible-runner for its own callback plugin whatever the parent's environment holds.
+RUNNER_KEYS = ("AWX_ISOLATED_DATA_DIR", "RUNNER_OMIT_EVENTS", "RUNNER_ONLY_FAILED_EVENTS")
 @dataclass
 class Stage:
     playbook: str
@@ -68,15 +57,23 @@ def executables_dir() -> str:
     return str(Path(sys.executable).parent)
 
 
-def forwarded_env(secrets: dict[str, str], environ: dict | None = None) -> dict[str, str]:
+def forwarded_env(secrets: dict[str, str], environ: dict | None = None, project: Project | None = None
+                  ) -> dict[str, str]:
+    """The run's whole environment: ANSIBLE_*, FORWARDED and the secrets; a checkout's ansible.cfg and
+    .collections unless set."""
     environ = os.environ if environ is None else environ
-    project = project_dir()
+    project = find_project() if project is None else project
     env = {k: v for k, v in environ.items() if k.startswith("ANSIBLE_") or k in FORWARDED}
     # A venv's trtllm-deploy runs its own Ansible, activated or not.
     path = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != executables_dir()]
     env["PATH"] = os.pathsep.join([executables_dir(), *path])
-    env.setdefault("ANSIBLE_CONFIG", str(project / "ansible.cfg"))
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(project / ".collections"))
+    if project.checkout:
+        env.setdefault("ANSIBLE_CONFIG", str(project.root / "ansible.cfg"))
+        env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(project.root / ".collections"))
+    elif project.collections_path is not None:
+        # The copy named by TRTLLM_DEPLOY_PROJECT first, then what Ansible would search anyway.
+        paths = [str(project.collections_path), *(str(p) for p in collections_paths()[0])]
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env.update(secrets)
     return env
@@ -98,20 +95,15 @@ def secret_env(secrets: dict[str, str]):
                 os.environ[name] = value
 
 
-@contextlib.contextmanager
-def only_env(env: dict[str, str]):
-    """ansible-runner starts from os.environ: give it only what is forwarded for the run."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+def runner_env(prepared: dict[str, str], forwarded: dict[str, str], environ=None) -> dict[str, str]:
+    """ansible-runner's prepared environment (RunnerConfig.prepare()) is os.environ, the envvars, and its own
+    settings (callback plugin path, stdout callback, fact cache, artifact dir): keep the forwarded keys and
+    runner's own, drop what came from os.environ alone."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in prepared.items() if k in forwarded or k in RUNNER_KEYS or environ.get(k) != v}
 
 
-def count_tasks(stage: Stage, env: dict[str, str]) -> int:
+def count_tasks(stage: Stage, env: dict[str, str], project: Project) -> int:
     """Static task count for done/total (tasks included at run time are not known in advance)."""
     playbook = shutil.which("ansible-playbook", path=env.get("PATH")) or "ansible-playbook"
     argv = [playbook, "--list-tasks",
@@ -120,20 +112,53 @@ def count_tasks(stage: Stage, env: dict[str, str]) -> int:
         argv += ["--limit", stage.limit]
     if stage.tags:
         argv += ["--tags", stage.tags]
-    argv.append(str(project_dir() / stage.playbook))
+    argv.append(str(project.root / stage.playbook))
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project_dir())
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project.cwd)
     except OSError:
         return 1  # no ansible-playbook to ask: the run itself will say so
     return len([line for line in proc.stdout.splitlines() if re.match(r"^\s{6}\S", line)]) or 1
 
 
+def runner_config(stage: Stage, project: Project, env: dict[str, str], private: Path, artifacts_root: Path,
+                  ident: str, keep: int) -> RunnerConfig:
+    """Every ansible-runner argument, in one place. The run's environment is exactly `env` (and runner's own
+    keys): set on the prepared configuration, so os.environ is never touched while threads run."""
+    cmdline = []
+    if stage.check:
+        cmdline.append("--check")
+    if stage.diff:
+        cmdline.append("--diff")
+    for inventory in stage.inventories[1:]:
+        cmdline += ["-i", inventory]
+    config = RunnerConfig(
+        private_data_dir=str(private),
+        artifact_dir=str(artifacts_root),
+        ident=ident,
+        project_dir=str(project.cwd),  # the run's working directory
+        playbook=str(project.root / stage.playbook),
+        inventory=stage.inventories[0],
+        limit=stage.limit,
+        tags=stage.tags,
+        extravars=stage.extravars or None,
+        cmdline=" ".join(cmdline) or None,
+        envvars=env,
+        quiet=True,
+        rotate_artifacts=keep,
+        suppress_env_files=True,
+    )
+    config.prepare()
+    config.env = runner_env(config.env, env)
+    return config
+
+
 def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, str], stream=None,
-              live: bool | None = None) -> RunResult:
-    env = forwarded_env(secrets)
+              live: bool | None = None, project: Project | None = None) -> RunResult:
+    project = find_project() if project is None else project
+    env = forwarded_env(secrets, project=project)
     artifacts_root.mkdir(parents=True, exist_ok=True)
     ident = time.strftime("%Y%m%dT%H%M%S") + f"-{Path(stage.playbook).stem}-{os.getpid()}"
-    progress = Progress(count_tasks(stage, env), secrets, stream=stream, live=live)
+    progress = Progress(count_tasks(stage, env, project), secrets, stream=stream, live=live)
     cancelled = {"flag": False}
     # Ctrl-C, and a closed terminal or a kill, cancel the run so ansible-playbook is not orphaned.
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -151,40 +176,15 @@ def run_stage(stage: Stage, artifacts_root: Path, keep: int, secrets: dict[str, 
             scrub_tree(artifacts_root / ident, secrets)
         return progress(event)
 
-    cmdline = []
-    if stage.check:
-        cmdline.append("--check")
-    if stage.diff:
-        cmdline.append("--diff")
-    for inventory in stage.inventories[1:]:
-        cmdline += ["-i", inventory]
     for sig in handled:
         signal.signal(sig, on_sigint)
     progress.start()
     started = time.monotonic()
     private = Path(tempfile.mkdtemp(prefix="trtllm-deploy-"))
-    # Read before only_env() hides TRTLLM_DEPLOY_PROJECT, which is not forwarded to the run.
-    project = project_dir()
     try:
-        with only_env(env):
-            runner = ansible_runner.run(
-                private_data_dir=str(private),
-                artifact_dir=str(artifacts_root),
-                ident=ident,
-                project_dir=str(project),
-                playbook=str(project / stage.playbook),
-                inventory=stage.inventories[0],
-                limit=stage.limit,
-                tags=stage.tags,
-                extravars=stage.extravars or None,
-                cmdline=" ".join(cmdline) or None,
-                envvars=env,
-                quiet=True,
-                rotate_artifacts=keep,
-                suppress_env_files=True,
-                event_handler=event_handler,
-                cancel_callback=lambda: cancelled["flag"],
-            )
+        config = runner_config(stage, project, env, private, artifacts_root, ident, keep)
+        runner = Runner(config, event_handler=event_handler, cancel_callback=lambda: cancelled["flag"])
+        runner.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -62,6 +62,8 @@ def _ansible(project: Path):
 
     paths = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
     paths.append(str(project / ".collections"))
+    if project.parts[-3:] == ("ansible_collections", "trtllm", "deploy"):  # an installed copy: its collections path
+        paths.append(str(project.parents[2]))
     init_plugin_loader(paths)
     _LOADER_READY.append(True)
 
@@ -332,7 +334,10 @@ def validate(inventories: list[str], extravars: dict, limit: str | None, project
                     shown = f"; value {given[culprit]!r}{where(culprit)}" if culprit in given else ""
                     findings.add(host.name, f"role {role}: {message}{shown}")
                     failed.add(culprit)
-                typed.update({n: v for n, v in result.validated_parameters.items() if n in given})
+                # A `path` option comes back with ~ and $VARS expanded, but the roles read the variable as
+                # written (validate_argument_spec does not write back): check what they will read.
+                typed.update({n: given[n] if options[n].get("type") == "path" else v
+                              for n, v in result.validated_parameters.items() if n in given})
         problems, warnings = checks.host_problems({n: v for n, v in typed.items() if n not in failed})
         # A derived default (trtllm_model_path ...) is wrong only because of a variable the host set: name that one.
         own = [p for p in problems if _subject(p) in raw or _subject(p) not in known]

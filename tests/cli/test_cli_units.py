@@ -1,15 +1,21 @@
-"""CLI pieces without a node: failure messages, status exit code, Ansible found beside the interpreter."""
+"""CLI pieces without a node: failure messages, status exit code, Ansible found beside the interpreter, the
+run's environment, where the playbooks are found, the tables."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from trtllm_deploy import cli
+import pytest
+
+from trtllm_deploy import cli, runner
+from trtllm_deploy import project as projects
 from trtllm_deploy.progress import Progress
-from trtllm_deploy.runner import executables_dir, forwarded_env
+from trtllm_deploy.runner import Stage, executables_dir, forwarded_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,3 +92,190 @@ def test_a_vaulted_inventory_is_read_with_the_vault_password_and_not_refused_wit
         assert validate([hosts], {}, None, REPO).problems == {}, "a whole encrypted file is read too"
     finally:
         del os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]
+
+
+ENV_PLAYBOOK = """\
+- name: Show what the run's environment holds
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Forwarded secret and a variable that is not forwarded
+      ansible.builtin.debug:
+        msg: "{{ lookup('env', 'HF_TOKEN') }}|{{ lookup('env', 'TRTLLM_TEST_UNFORWARDED') }}"
+"""
+
+
+def test_a_run_gets_the_forwarded_environment_and_never_touches_os_environ(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "playbooks").mkdir(parents=True)
+    (project / "playbooks" / "site.yml").write_text("[]\n")
+    (project / "playbooks" / "env.yml").write_text(ENV_PLAYBOOK)
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    monkeypatch.setenv("TRTLLM_DEPLOY_PROJECT", str(project))
+    monkeypatch.setenv("TRTLLM_TEST_UNFORWARDED", "stays-home")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    before = dict(os.environ)
+    seen, events = [], []
+
+    class Watching(Progress):
+        """Looks at os.environ from the event handler, while the run and the progress thread are going."""
+
+        def __call__(self, event: dict) -> bool:
+            seen.append(dict(os.environ))
+            events.append(event)
+            return super().__call__(event)
+
+    monkeypatch.setattr(runner, "Progress", Watching)
+    result = runner.run_stage(Stage("playbooks/env.yml", [str(inventory)]), tmp_path / "artifacts", 3,
+                              {"HF_TOKEN": "tok-4f9a2c"}, stream=io.StringIO(), live=False)
+    assert result.rc == 0 and result.status == "successful"
+    assert seen and all(env == before for env in seen), "os.environ changed while the run was going"
+    assert dict(os.environ) == before
+    shown = [e["event_data"]["res"]["msg"] for e in events if e.get("event") == "runner_on_ok"]
+    assert shown == ["tok-4f9a2c|"], "the secret reaches the run, an unforwarded variable does not"
+    leaks = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file() and "tok-4f9a2c" in p.read_text()]
+    assert leaks == []
+
+
+def fake_collection(base: Path) -> Path:
+    """trtllm.deploy as `ansible-galaxy collection install` lays it out, playbooks only."""
+    root = base / "ansible_collections" / "trtllm" / "deploy"
+    (root / "playbooks").mkdir(parents=True)
+    for name in ("site", "validate", "status", "teardown"):
+        (root / "playbooks" / f"{name}.yml").write_text("[]\n")
+    (root / "MANIFEST.json").write_text(json.dumps({"collection_info": {"namespace": "trtllm", "name": "deploy",
+                                                                        "version": "0.3.0"}}))
+    return root
+
+
+@pytest.fixture
+def outside(tmp_path, monkeypatch) -> Path:
+    """The CLI as pip installs it (no checkout around it), run from a directory that is no checkout either."""
+    monkeypatch.delenv("TRTLLM_DEPLOY_PROJECT", raising=False)
+    monkeypatch.setattr(projects, "PACKAGE_DIR", tmp_path / "site-packages" / "trtllm_deploy")
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "False")  # tests/conftest.py puts the checkout there
+    here = tmp_path / "ops"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    return here
+
+
+def test_an_installed_collection_is_found_outside_a_checkout(tmp_path, monkeypatch, outside):
+    root = fake_collection(tmp_path / "collections")
+    paths = os.pathsep.join([str(tmp_path / "empty"), str(tmp_path / "collections")])
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", paths)
+    project = projects.find_project()
+    assert (project.root, project.checkout, project.cwd) == (root, False, outside)
+    assert projects.project_dir() == root
+    assert all((root / playbook).is_file() for playbook in cli.PLAYBOOK.values())
+    env = forwarded_env({}, {"PATH": "/usr/bin", "ANSIBLE_COLLECTIONS_PATH": paths}, project)
+    assert "ANSIBLE_CONFIG" not in env and env["ANSIBLE_COLLECTIONS_PATH"] == paths, "nothing of a checkout"
+
+
+def test_the_collections_path_of_the_ansible_cfg_read_from_here_is_searched(tmp_path, monkeypatch, outside):
+    root = fake_collection(outside / "collections")
+    (outside / "ansible.cfg").write_text("[defaults]\ncollections_path = ./collections\n")
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    monkeypatch.delenv("ANSIBLE_COLLECTIONS_PATH", raising=False)
+    assert projects.find_project().root == root
+
+
+def test_ansibles_default_collections_path_is_searched(tmp_path, monkeypatch, outside):
+    root = fake_collection(tmp_path / "home" / ".ansible" / "collections")  # ansible-galaxy's default target
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    assert projects.find_project().root == root
+
+
+def test_pythons_path_is_searched_as_ansible_does(tmp_path, monkeypatch, outside):
+    root = fake_collection(tmp_path / "site-packages")  # where the `ansible` package keeps its collections
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", str(tmp_path / "empty"))
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))
+    with pytest.raises(projects.ProjectNotFound):
+        projects.find_project()
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH", "True")
+    assert projects.find_project().root == root
+
+
+def test_an_installed_copy_named_by_trtllm_deploy_project_is_put_on_the_runs_collections_path(tmp_path, monkeypatch,
+                                                                                             outside):
+    root = fake_collection(tmp_path / "elsewhere")
+    monkeypatch.setenv("TRTLLM_DEPLOY_PROJECT", str(root))
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", str(tmp_path / "empty"))
+    project = projects.find_project()
+    assert (project.root, project.checkout) == (root, False)
+    env = forwarded_env({}, {"PATH": "/usr/bin"}, project)
+    assert env["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep)[:2] == [str(tmp_path / "elsewhere"),
+                                                                     str(tmp_path / "empty")]
+
+
+def test_no_collection_anywhere_exits_4_saying_where_it_looked_and_how_to_install(tmp_path, monkeypatch, outside,
+                                                                                   capsys):
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", str(tmp_path / "empty"))
+    with pytest.raises(projects.ProjectNotFound):
+        projects.find_project()
+    assert cli.main(["validate", "-i", str(tmp_path / "inventory"), "--plain"]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "trtllm.deploy was not found" in err and str(tmp_path / "empty") in err and str(outside) in err
+    assert "ansible-galaxy collection install" in err and "TRTLLM_DEPLOY_PROJECT" in err
+    assert "Traceback" not in err
+    monkeypatch.setenv("TRTLLM_DEPLOY_PROJECT", str(tmp_path))
+    assert cli.main(["validate", "-i", str(tmp_path / "inventory")]) == cli.EXIT_BAD_INPUT
+    assert f"TRTLLM_DEPLOY_PROJECT={tmp_path} holds no playbooks/site.yml" in capsys.readouterr().err
+
+
+def test_a_checkout_runs_its_own_playbooks_with_its_own_configuration(monkeypatch):
+    monkeypatch.delenv("TRTLLM_DEPLOY_PROJECT", raising=False)
+    project = projects.find_project()
+    assert (project.root, project.checkout, project.cwd) == (REPO, True, REPO)
+    assert all((REPO / playbook).is_file() for playbook in cli.PLAYBOOK.values())
+    env = forwarded_env({}, {"PATH": "/usr/bin"}, project)
+    assert env["ANSIBLE_CONFIG"] == str(REPO / "ansible.cfg")
+    assert env["ANSIBLE_COLLECTIONS_PATH"] == str(REPO / ".collections")
+
+
+def report(**host) -> dict:
+    base = {"ok": 12, "changed": 3, "failed": 0, "unreachable": 0, "engine": "built", "build_seconds": 1.53,
+            "endpoint": "http://10.0.0.5:8000/" + "v" * 150, "smoke_seconds": 0.0421}
+    return {"hosts": {"node-a": base, "gpu[1]": dict(base, **host)}}
+
+
+def test_plain_tables_are_ascii_one_line_per_host_and_show_cells_verbatim():
+    summary = cli.summary_table(report(failed=1, engine="[bold]reused[/bold]"), plain=True)
+    lines = summary.splitlines()
+    assert summary.isascii() and "\x1b" not in summary
+    assert lines[0].split() == ["host", "ok", "changed", "failed", "unreachable", "engine", "build", "s", "endpoint",
+                                "smoke", "s"]
+    assert set(lines[1]) == {"-", " "} and len(lines) == 4, "header, rule, a line per host however wide"
+    assert lines[2].split()[:6] == ["node-a", "12", "3", "0", "0", "built"]
+    assert lines[3].split()[:6] == ["gpu[1]", "12", "3", "1", "0", "[bold]reused[/bold]"]
+    assert all(line == line.rstrip() for line in lines)
+    served = {"container": "running", "restarts": 0, "engine_key": "abc", "models_ready": ["a"] * 5,
+              "models_total": "5", "endpoint": "http://10.0.0.5:8000", "answers": "True"}
+    status = cli.status_table({"hosts": {"up": {"status": served}, "down": {}}}, plain=True)
+    assert status.isascii() and "\x1b" not in status
+    assert [line.split() for line in status.splitlines()[2:]] == [
+        ["up", "running", "0", "abc", "5/5", "http://10.0.0.5:8000", "yes"], ["down", "unknown", "-", "-", "0/?", "-",
+                                                                              "no"]]
+
+
+def test_terminal_tables_are_drawn_by_rich():
+    drawn = cli.summary_table(report(failed=1), plain=False)
+    assert "\x1b[" in drawn and not drawn.isascii() and "node-a" in drawn
+
+
+def test_the_live_view_masks_secrets_and_keeps_every_host(monkeypatch):
+    stream = io.StringIO()
+    progress = Progress(10, {"HF_TOKEN": "s3cret-token"}, stream=stream, live=True)
+    progress.start()
+    progress({"event": "runner_on_start", "event_data": {"host": "node-a", "role": "engine_build",
+                                                          "task": "Build with s3cret-token " + "x" * 300}})
+    progress({"event": "runner_on_failed", "event_data": {"host": "node-b", "task": "t", "res": {"msg": "no"}}})
+    progress.stop()
+    shown = stream.getvalue()
+    assert "s3cret-token" not in shown and "node-a" in shown and "node-b" in shown and "FAILED" in shown
+    assert "0/10" in shown and "1/10" in shown

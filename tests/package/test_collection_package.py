@@ -182,6 +182,31 @@ def test_site_by_fqcn_serves_a_simulated_node(installed, node, work):
     assert recap[name][1:] == (0, 0, 0), recap
 
 
+def test_the_cli_outside_a_checkout_validates_with_the_installed_collection(installed, work):
+    """The CLI's package laid out as a wheel installs it (site-packages/trtllm_deploy, no checkout around it), run
+    from a directory outside the checkout: it finds the installed collection and runs its validate playbook."""
+    site = work / "site-packages"
+    shutil.copytree(REPO / "src" / "trtllm_deploy", site / "trtllm_deploy",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    inventory = work / "cli-inventory"
+    shutil.copytree(installed["path"] / "inventories" / "a100", inventory)
+    env = dict(installed["env"], PYTHONPATH=str(site))
+    argv = [sys.executable, "-m", "trtllm_deploy", "validate", "-i", inventory, "--plain",
+            "--artifacts", work / "cli-artifacts"]
+
+    where = "from trtllm_deploy import project; print(project.__file__, project.project_dir())"
+    found = run([sys.executable, "-c", where], env, work)
+    assert found.stdout.split() == [str(site / "trtllm_deploy" / "project.py"), str(installed["path"])], found.stderr
+    ok = run(argv, env, work, timeout=300)
+    assert ok.returncode == 0 and "validate: ok" in ok.stdout, ok.stdout[-2000:] + ok.stderr[-2000:]
+    bad = run([*argv, "-e", "trtllm_tp_size=0"], env, work, timeout=300)
+    assert bad.returncode == 4 and "trtllm_tp_size must be at least 1, got 0" in bad.stderr, bad.stderr[-2000:]
+    missing = run(argv, dict(env, ANSIBLE_COLLECTIONS_PATH=str(work / "no-collections")), work)
+    assert missing.returncode == 4, missing.stdout + missing.stderr
+    assert "ansible-galaxy collection install" in missing.stderr and str(work / "no-collections") in missing.stderr
+    assert "Traceback" not in ok.stderr + bad.stderr + missing.stderr
+
+
 def generate(port: int, within: float = 60) -> dict:
     """The workflow's generate request on the node's published port, retried until `within` seconds."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/ensemble/generate",

@@ -1,0 +1,129 @@
+#!/usr/bin/python
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_resources
+short_description: Read the free disk space and busy TCP ports a deployment needs, changing nothing
+version_added: 0.3.0
+description:
+  - For each path, the free space of the file system it is on, or would be created on when it does not
+    exist yet (its closest existing ancestor), and that file system's device number, so that paths on one
+    file system can be added up.
+  - For each port, whether a process listens on it (IPv4 or IPv6, any address), and which process when
+    the module can see it (root sees all).
+  - Whether a Docker container of a given name is running, so that ports held by the deployment's own
+    server are told apart from ports held by something else.
+  - The read-only preflight (role C(trtllm), C(tasks/preflight.yml)) turns these numbers into refusals
+    before any host changes.
+author:
+  - trtllm-deploy maintainers (@trtllm-deploy)
+options:
+  paths:
+    description: Host paths to measure; they need not exist.
+    type: list
+    elements: path
+    default: []
+  ports:
+    description: TCP ports to look for listeners on.
+    type: list
+    elements: int
+    default: []
+  container:
+    description:
+      - Name of a Docker container whose state is reported in RV(container_running).
+      - Left out, or no C(docker) command on the host, RV(container_running) is false.
+    type: str
+extends_documentation_fragment:
+  - trtllm.deploy.read_only
+"""
+
+EXAMPLES = r"""
+- name: Measure the models' file system and Triton's ports
+  trtllm.deploy.host_resources:
+    paths: [/opt/models/ckpt, /opt/models/engine]
+    ports: [8000, 8001, 8002]
+    container: triton-llama3
+  register: resources
+
+- name: Refuse a port something else holds
+  ansible.builtin.assert:
+    that: resources.container_running or resources.ports_in_use | length == 0
+    fail_msg: "busy: {{ resources.ports_in_use }}"
+"""
+
+RETURN = r"""
+disk:
+  description: One entry per path, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path asked about.
+      type: str
+    exists:
+      description: Whether the path itself exists.
+      type: bool
+    checked:
+      description: The path measured (the path, or its closest existing ancestor).
+      type: str
+    device:
+      description: Device number of the file system (equal numbers, one file system).
+      type: int
+    free_bytes:
+      description: Bytes an unprivileged writer may still use on that file system.
+      type: int
+  sample:
+    - {path: /opt/models/engine, exists: false, checked: /opt, device: 2049, free_bytes: 512110190592}
+ports_in_use:
+  description: The asked ports something listens on.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {port: 8000, pid: 912, process: nginx}
+container_running:
+  description: Whether the container named in O(container) runs.
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.trtllm.deploy.plugins.module_utils.host_resources import disk, ports_in_use
+
+
+def container_running(module: AnsibleModule, name: str | None) -> bool:
+    docker = module.get_bin_path("docker") if name else None
+    if not docker:
+        return False
+    rc, out, _ = module.run_command([docker, "inspect", "--format", "{{.State.Running}}", name])
+    return rc == 0 and out.strip() == "true"
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "ports": {"type": "list", "elements": "int", "default": []},
+            "container": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    for port in module.params["ports"]:
+        if not 1 <= port <= 65535:
+            module.fail_json(msg=f"ports: {port} is not a TCP port (1-65535)")
+    module.exit_json(
+        changed=False,
+        disk=[disk(path) for path in module.params["paths"]],
+        ports_in_use=ports_in_use(module.params["ports"]),
+        container_running=container_running(module, module.params["container"]),
+    )
+
+
+if __name__ == "__main__":
+    main()
