@@ -7,9 +7,10 @@ automation's own overhead (everything else: Ansible, git, docker, checks), and
 reports the ratios. Numbers are from one run on this machine; run it with
 `make benchmark` (it replaces the node trtllm-node-local).
 
-With --large-gb N it does the same a second time with a checkpoint (and so an engine) of
-N GB more (an inert tensor the stand-ins carry, tiny.py --pad-bytes) and reports the ratio of
-the two no-op converges: nothing of a large model may be hashed or copied again. It also
+With --large-gb N it does the same a second time with a model (and so a checkpoint and an
+engine) of N GB more (an inert tensor the stand-ins carry, tiny.py --pad-bytes, served by the
+stand-in Hub: testbed/hub/start.py --pad-bytes) and reports the ratio of the two no-op
+converges: nothing of a large model may be downloaded, hashed or copied again. It also
 counts the files on the node that hold the engine's bytes (rank0.engine's sha256): one per
 host means the engine was written once, not copied into the model repository.
 
@@ -88,9 +89,17 @@ def engine_copies() -> tuple[int, int]:
     return int(out[0]), int(out[1])
 
 
-def measure(pad_bytes: int) -> dict:
+def hub(pad_bytes: int | None) -> None:
+    """The stand-in Hub serving the tiny model with pad_bytes more (None: its default content)."""
+    argv = [sys.executable, str(REPO / "testbed" / "hub" / "start.py")]
+    subprocess.run(argv + ([] if pad_bytes is None else ["--pad-bytes", str(pad_bytes)]), check=True,
+                   capture_output=True)
+
+
+def measure(pad_bytes: int | None) -> dict:
     subprocess.run(["docker", "rm", "-f", NODE], capture_output=True)
-    node_wall, _ = run_playbook("testbed/node.yml", "-e", f"testbed_model_pad_bytes={pad_bytes}")
+    pad = [] if pad_bytes is None else ["-e", f"testbed_hub_pad_bytes={pad_bytes}"]
+    node_wall, _ = run_playbook("testbed/node.yml", *pad)
     first_wall, first = run_playbook("site.yml", "-i", "testbed/inventories/local")
     copies, engine_bytes = engine_copies()
     # No-op converges, best of two (the same work; the lower is the less disturbed).
@@ -124,9 +133,12 @@ def main() -> int:
     parser.add_argument("--large-gb", type=float, default=0.0, help="also measure a checkpoint this much larger")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
-    result = {"tiny": measure(0)}
+    result = {"tiny": measure(None)}
     if args.large_gb:
-        result["large"] = measure(int(args.large_gb * (1 << 30)))
+        try:
+            result["large"] = measure(int(args.large_gb * (1 << 30)))
+        finally:
+            hub(None)
         result["noop_large_vs_tiny"] = round(result["large"]["second_converge_seconds"]
                                              / result["tiny"]["second_converge_seconds"], 3)
     print(json.dumps(result, indent=2))

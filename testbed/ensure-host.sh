@@ -4,7 +4,7 @@
 # dockerd only when no engine answers. No systemd here, so dockerd runs detached.
 set -euo pipefail
 
-packages=(docker.io mmdebstrap git git-lfs iproute2 tmux)
+packages=(docker.io mmdebstrap git git-lfs iproute2 tmux rsync)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -235,7 +236,11 @@ def build_debian() -> Path:
 
 
 def bridge_gateway() -> str:
-    return output("docker", "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}")
+    """The default bridge's gateway. A fresh dockerd may list the subnet without a gateway
+    (seen on Debian's docker.io 20.10 before any container ran); Docker then uses the subnet's
+    first address, which is what docker0 carries."""
+    config = json.loads(output("docker", "network", "inspect", "bridge", "--format", "{{json (index .IPAM.Config 0)}}"))
+    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
 def registry_answers() -> bool:

@@ -73,6 +73,12 @@ def artifact_change(made, record) -> str:
     return change or f"key {old['key'][:12]} -> {made['key'][:12]}"
 
 
+def artifact_expected(files, expected) -> list[str]:
+    """Why a manifest's files (name -> size, sha256) are not what their source lists; empty when they are."""
+    return af.expected_problems(dict(files or {}), dict(expected or {}))
+
+
 class FilterModule:
     def filters(self):
-        return {"artifact_record": artifact_record, "artifact_change": artifact_change}
+        return {"artifact_record": artifact_record, "artifact_change": artifact_change,
+                "artifact_expected": artifact_expected}

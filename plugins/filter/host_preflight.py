@@ -13,7 +13,8 @@ author:
 description:
   - Returns a list of messages, empty when the host has room and its ports are free.
   - Disk. Each measured path that does not exist yet is an artifact still to be written, of about
-    O(artifact_bytes). Paths on one file system are added up against its free space.
+    O(artifact_bytes) (one size for all, or one per path). Paths on one file system are added up against its
+    free space.
   - Ports. A port something listens on is a problem unless the deployment's own container runs (then the
     listener is its server, which the deploy replaces).
 options:
@@ -22,8 +23,9 @@ options:
     type: dict
     required: true
   artifact_bytes:
-    description: Bytes one artifact to be written takes (the weights at the serving dtype).
-    type: int
+    description: Bytes an artifact to be written takes (the weights at the serving dtype), or a list with one
+      size per measured path.
+    type: raw
     required: true
   names:
     description: What each measured path is, in the order of the module's C(paths), for the message.
@@ -52,22 +54,26 @@ _value:
 GIB = 1024**3
 
 
-def host_preflight(resources: dict, artifact_bytes: int, names: list | None = None) -> list[str]:
+def host_preflight(resources: dict, artifact_bytes, names: list | None = None) -> list[str]:
     problems = []
     names = list(names or [])
+    entries = resources.get("disk") or []
+    sizes = ([int(b) for b in artifact_bytes] if isinstance(artifact_bytes, (list, tuple))
+             else [int(artifact_bytes)] * len(entries))
     needed: dict[int, dict] = {}
-    for index, entry in enumerate(resources.get("disk") or []):
+    for index, entry in enumerate(entries):
         if entry["exists"]:
             continue
         device = needed.setdefault(entry["device"],
                                    {"free": entry["free_bytes"], "checked": entry["checked"], "what": []})
-        device["what"].append(names[index] if index < len(names) else entry["path"])
+        what = names[index] if index < len(names) else entry["path"]
+        device["what"].append((what, sizes[index]))
     for device in needed.values():
-        need = len(device["what"]) * int(artifact_bytes)
+        need = sum(size for _, size in device["what"])
         if need > device["free"]:
-            problems.append(
-                f"{device['checked']} has {device['free'] / GIB:.1f} GiB free; the {' and the '.join(device['what'])} "
-                f"to be written there need about {need / GIB:.1f} GiB ({int(artifact_bytes) / GIB:.1f} GiB each)")
+            parts = ", ".join(f"the {what} {size / GIB:.1f}" for what, size in device["what"])
+            problems.append(f"{device['checked']} has {device['free'] / GIB:.1f} GiB free; what is to be written "
+                            f"there needs about {need / GIB:.1f} GiB ({parts} GiB)")
     if not resources.get("container_running"):
         for busy in resources.get("ports_in_use") or []:
             who = f" by {busy['process']} (pid {busy['pid']})" if busy.get("pid") else ""

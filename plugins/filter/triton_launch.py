@@ -71,12 +71,12 @@ def triton_server_command(world_size, model_repo, http_port, grpc_port, metrics_
         raise AnsibleFilterError(f"triton_server_command: {err}") from None
 
 
-def oneshot_argv(spec, name=None, workdir=None):
+def oneshot_argv(spec, name=None, workdir=None, pass_env=None):
     missing = [key for key in ("image", "mounts") if key not in spec]
     if missing:
         raise AnsibleFilterError(f"oneshot_argv: the container spec lacks {', '.join(missing)}")
     try:
-        return triton_launch.oneshot_argv(dict(spec), name=name, workdir=workdir)
+        return triton_launch.oneshot_argv(dict(spec), name=name, workdir=workdir, pass_env=pass_env)
     except ValueError as err:
         raise AnsibleFilterError(f"oneshot_argv: {err}") from None
 

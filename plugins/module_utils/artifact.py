@@ -90,15 +90,28 @@ def hash_files(directory: str, names: list[str], known: dict | None = None) -> d
     return files
 
 
+def read_hash_cache(path: str | None) -> dict:
+    """A hash cache (hash_files' answer kept in a JSON file), or nothing when there is none or it is unreadable."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            cache = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
 def file_digests(files: dict) -> dict:
     """The part of hash_files' answer that is content: name -> [size, sha256]."""
     return {name: [f["size"], f["sha256"]] for name, f in sorted(files.items())}
 
 
-def model_inputs(model_dir: str) -> list[str]:
-    """The files conversion reads from a Hugging Face checkpoint: config.json, shard indexes, weights."""
+def model_inputs(model_dir: str, elsewhere=()) -> list[str]:
+    """The files conversion reads from a Hugging Face checkpoint: config.json, shard indexes, weights (those
+    on disk, and `elsewhere`: files known by their source's digests that this host does not hold)."""
     try:
-        names = sorted(os.listdir(model_dir))
+        names = sorted(set(os.listdir(model_dir)) | set(elsewhere))
     except OSError as err:
         raise ArtifactInputError(f"cannot list the checkpoint {model_dir}: {err.strerror}") from None
     inputs = [n for n in names if n == "config.json" or n.endswith(".index.json") or n.endswith(WEIGHT_SUFFIXES)]
@@ -123,9 +136,10 @@ def artifact_files(path: str) -> list[str]:
 
 # Manifests
 
-def make_manifest(path: str, made: dict, origin: str | None) -> dict:
-    """The manifest of the artifact `made` (kind, key, inputs) whose files are in `path`."""
-    files = hash_files(path, artifact_files(path))
+def make_manifest(path: str, made: dict, origin: str | None, known: dict | None = None) -> dict:
+    """The manifest of the artifact `made` (kind, key, inputs) whose files are in `path` (`known`: hashes of
+    hash_files' form, by size and mtime, not computed again)."""
+    files = hash_files(path, artifact_files(path), known)
     return {
         "kind": made["kind"],
         "key": made["key"],
@@ -218,3 +232,18 @@ def problems(path: str, manifest: dict, wanted: dict | None = None, checksums: b
     if wrong:
         found.append(f"differs from the manifest: {', '.join(wrong)}")
     return found
+
+
+def expected_problems(files: dict, expected: dict) -> list[str]:
+    """Files (name -> size, sha256) against what their source says they are (name -> size, and sha256 where
+    the source knows it, e.g. the Hub's LFS files); empty when every expected file is there and equal."""
+    missing = sorted(set(expected) - set(files))
+    wrong = []
+    for name in sorted(set(expected) & set(files)):
+        want, have = expected[name] or {}, files[name]
+        if want.get("size") is not None and int(want["size"]) != have["size"]:
+            wrong.append(f"{name} ({have['size']} bytes, the source says {want['size']})")
+        elif want.get("sha256") and want["sha256"] != have["sha256"]:
+            wrong.append(f"{name} (sha256 {have['sha256'][:12]}, the source says {want['sha256'][:12]})")
+    found = [f"missing {', '.join(missing)}"] if missing else []
+    return found + ([f"not what the source has: {', '.join(wrong)}"] if wrong else [])

@@ -16,7 +16,8 @@ import re
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build
 
 # Prefixes of the collection's variables: a name with one of them must be a known variable.
-PREFIXES = ("trtllm_", "nvidia_runtime_", "triton_", "engine_build_", "checkpoint_convert_", "smoke_test_")
+PREFIXES = ("trtllm_", "nvidia_runtime_", "triton_", "engine_build_", "checkpoint_convert_", "smoke_test_",
+            "model_fetch_")
 
 # Variables the playbooks read that are no role's option (docs: README "Fleets", "The trtllm-deploy command").
 SHARED = {
@@ -33,6 +34,8 @@ PLAY_KEYWORDS = {"trtllm_serial": "--serial", "trtllm_max_fail_percentage": "--m
 FACTS = (
     "trtllm_host_model_path", "trtllm_host_ckpt_path", "trtllm_host_engine_path", "trtllm_host_model_repo",
     "trtllm_gpus", "trtllm_preflight_passed", "triton_container_api", "triton_container_toolchain",
+    "model_fetch_hub", "model_fetch_files", "model_fetch_origin", "model_fetch_known_files", "model_fetch_reason",
+    "model_fetch_report", "model_fetch_model", "model_fetch_preflight",
     "checkpoint_convert_model", "checkpoint_convert_key", "checkpoint_convert_needed", "checkpoint_convert_result",
     "engine_build_key", "engine_build_serving", "engine_build_plan", "engine_build_action", "engine_build_source",
     "engine_build_result", "engine_build_report", "triton_server_report", "smoke_test_report", "trtllm_status",

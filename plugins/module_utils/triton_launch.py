@@ -40,9 +40,12 @@ def server_command(world_size: int, model_repo: str, http_port: int, grpc_port: 
     return argv
 
 
-def oneshot_argv(spec: dict, name: str | None = None, workdir: str | None = None) -> list[str]:
+def oneshot_argv(spec: dict, name: str | None = None, workdir: str | None = None,
+                 pass_env: list[str] | None = None) -> list[str]:
     """`docker run --rm ... IMAGE`: the serving container's options (network, shm, ulimits,
-    runtime, GPUs, environment, mounts) for a command that runs once and is removed."""
+    runtime, GPUs, environment, mounts) for a command that runs once and is removed. `pass_env`
+    names variables the container takes from the docker command's own environment (`--env NAME`):
+    a secret's value stays out of argv."""
     # The image is already there (role triton_container): a one-shot run never pulls.
     argv = ["docker", "run", "--rm", "--pull=never"]
     if name:
@@ -63,6 +66,8 @@ def oneshot_argv(spec: dict, name: str | None = None, workdir: str | None = None
         argv += ["--gpus", gpus]
     for key, value in sorted((spec.get("env") or {}).items()):
         argv += ["--env", f"{key}={value}"]
+    for key in pass_env or []:
+        argv += ["--env", str(key)]
     for container_dir, host_dir in sorted((spec.get("mounts") or {}).items()):
         argv += ["--volume", f"{host_dir}:{container_dir}"]
     if workdir:

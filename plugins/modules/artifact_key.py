@@ -52,6 +52,13 @@ options:
   hash_cache:
     description: JSON file that remembers the hashes of O(content) by file size and mtime.
     type: path
+  known_files:
+    description:
+      - For O(kind=model), files the key counts that are not on this host, with their C(size) and C(sha256) from
+        their source (the Hub's metadata of its LFS files). A host that needs only the tokenizer computes the same
+        key as the host that holds the weights; a file on disk is always hashed, never taken from here.
+    type: dict
+    default: {}
   verify_checksums:
     description: Compare every file's sha256 with the manifest, not only its size.
     type: bool
@@ -114,23 +121,11 @@ manifest:
 """
 
 import glob
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import artifact as af
-
-
-def read_cache(path: str | None) -> dict:
-    if not path:
-        return {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            cache = json.load(handle)
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return cache if isinstance(cache, dict) else {}
 
 
 def expand(path: str, content: list[str]) -> list[str]:
@@ -149,16 +144,17 @@ def hashed_content(module: AnsibleModule) -> dict:
     params = module.params
     try:
         names = expand(params["path"], params["content"]) if params["content"] is not None else (
-            af.model_inputs(params["path"]) if params["kind"] == "model" else [])
+            af.model_inputs(params["path"], params["known_files"]) if params["kind"] == "model" else [])
         present = [n for n in names if os.path.isfile(os.path.join(params["path"], n))]
-        cache = read_cache(params["hash_cache"])
+        cache = af.read_hash_cache(params["hash_cache"])
         files = af.hash_files(params["path"], present, cache)
     except (af.ArtifactInputError, OSError) as err:
         module.fail_json(msg=f"cannot hash the {params['kind']} in {params['path']}: {err}")
     if params["hash_cache"] and files != cache and not module.check_mode:
         af.write_json(params["hash_cache"], files)
     digests = af.file_digests(files)
-    return {name: digests.get(name) for name in sorted(names)}
+    known = {name: [f.get("size"), f.get("sha256")] for name, f in params["known_files"].items()}
+    return {name: digests.get(name) or known.get(name) for name in sorted(names)}
 
 
 def main() -> None:
@@ -171,6 +167,7 @@ def main() -> None:
             "content": {"type": "list", "elements": "str"},
             "hash_cache": {"type": "path"},
             "verify_checksums": {"type": "bool", "default": False},
+            "known_files": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )

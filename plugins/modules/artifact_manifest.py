@@ -43,6 +43,17 @@ options:
     description: Check every file's sha256, not only its size, when checking an artifact that is recorded already.
     type: bool
     default: true
+  expected:
+    description:
+      - What the artifact's source says its files are, checked when recording (name -> C(size), and C(sha256)
+        where the source knows it), e.g. a download against the Hub's own sizes and LFS sha256.
+      - A file missing or different fails the module before anything is swapped in; with O(src) the staging
+        copy is removed.
+    type: dict
+  hash_cache:
+    description: JSON file of hashes already computed, by file size and mtime (as M(trtllm.deploy.artifact_key)
+      keeps it), used and not written when recording, so large files are not hashed twice.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -111,6 +122,8 @@ def main() -> None:
             "origin": {"type": "str"},
             "src": {"type": "path"},
             "checksums": {"type": "bool", "default": True},
+            "expected": {"type": "dict"},
+            "hash_cache": {"type": "path"},
         },
         mutually_exclusive=[("artifact", "key")],
         required_one_of=[("artifact", "key")],
@@ -129,7 +142,13 @@ def main() -> None:
     if params["record"]:
         if not os.path.isdir(where) or not af.artifact_files(where):
             module.fail_json(msg=f"{where} holds no files: make the {made['kind']} before recording it")
-        after = af.make_manifest(where, made, params["origin"])
+        after = af.make_manifest(where, made, params["origin"], af.read_hash_cache(params["hash_cache"]))
+        wrong = af.expected_problems(after["files"], params["expected"] or {})
+        if wrong:
+            if params["src"] and not module.check_mode:
+                shutil.rmtree(where, ignore_errors=True)
+            left = f"; it was removed and {path} was left as it was" if params["src"] else ""
+            module.fail_json(msg=f"{where} is not the {made['kind']} its source has: {'; '.join(wrong)}{left}")
         staged = af.read_manifest(where)
         if after != staged and not module.check_mode:
             af.write_manifest(where, after)

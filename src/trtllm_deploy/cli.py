@@ -87,13 +87,13 @@ NUMERIC = {"ok", "changed", "failed", "unreachable", "build s", "smoke s", "rest
 
 
 def summary_table(report: dict, plain: bool = True) -> str:
-    columns = ["host", "ok", "changed", "failed", "unreachable", "engine", "build s", "endpoint", "smoke s"]
+    columns = ["host", "ok", "changed", "failed", "unreachable", "model", "engine", "build s", "endpoint", "smoke s"]
     rows = []
     for name, host in report["hosts"].items():
         failed, unreachable, changed = host["failed"], host["unreachable"], host["changed"]
         rows.append([cell(name, "red" if failed or unreachable else ""), host["ok"],
                      cell(changed, "yellow" if changed else ""), cell(failed, "red" if failed else ""),
-                     cell(unreachable, "red" if unreachable else ""), host["engine"] or "-",
+                     cell(unreachable, "red" if unreachable else ""), host.get("model") or "-", host["engine"] or "-",
                      "-" if host["build_seconds"] is None else f"{host['build_seconds']:.1f}",
                      host["endpoint"] or "-", "-" if host["smoke_seconds"] is None else f"{host['smoke_seconds']:.3f}"])
     return table(columns, rows, plain)

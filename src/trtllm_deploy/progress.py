@@ -15,7 +15,7 @@ from rich.text import Text
 from .secrets import mask
 
 # Facts the roles record for the summary.
-REPORT_FACTS = ("engine_build_report", "smoke_test_report", "triton_server_report")
+REPORT_FACTS = ("model_fetch_report", "engine_build_report", "smoke_test_report", "triton_server_report")
 LONG_TASK_SECONDS = 15
 
 
@@ -39,10 +39,13 @@ class HostState:
         engine = self.facts.get("engine_build_report") or {}
         smoke = self.facts.get("smoke_test_report") or {}
         server = self.facts.get("triton_server_report") or {}
+        fetched = self.facts.get("model_fetch_report") or {}
         built = str(engine.get("built", "")).lower() == "true" if engine else None
         return {
             "ok": self.ok, "changed": self.changed, "failed": self.failed, "unreachable": self.unreachable,
             "skipped": self.skipped,
+            "model": None if not fetched else model_cell(fetched),
+            "model_bytes": int(fetched.get("bytes") or 0) if fetched else None,
             "engine": None if built is None else engine.get("action") or ("built" if built else "reused"),
             "build_seconds": float(engine["seconds"]) if built else None,
             "endpoint": server.get("endpoint") or self.status.get("endpoint"),
@@ -52,6 +55,15 @@ class HostState:
             "error": self.error or None,
             **({"status": self.status} if self.status else {}),
         }
+
+
+def model_cell(fetched: dict) -> str:
+    """What model_fetch did on a host: the bytes it downloaded (and whether the weights were among them)."""
+    if str(fetched.get("downloaded", "")).lower() != "true":
+        return "in place"
+    size = int(fetched.get("bytes") or 0)
+    shown = f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+    return f"{shown} fetched" + ("" if str(fetched.get("weights", "")).lower() == "true" else " (no weights)")
 
 
 class Progress:

@@ -16,8 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROLE_ORDER = ("trtllm", "nvidia_runtime", "trtllm_repos", "triton_container", "checkpoint_convert", "engine_build",
-              "triton_model_repo", "triton_server", "smoke_test")
+ROLE_ORDER = ("trtllm", "nvidia_runtime", "trtllm_repos", "triton_container", "model_fetch", "checkpoint_convert",
+              "engine_build", "triton_model_repo", "triton_server", "smoke_test")
 YAML_SUFFIXES = (".yml", ".yaml", ".json", "")
 
 

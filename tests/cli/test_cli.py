@@ -13,16 +13,29 @@ import time
 from conftest import SECRET, node_exec
 
 
-def command_lines() -> list[str]:
-    """Every process's whole command line, from /proc."""
-    lines = []
-    for entry in os.listdir("/proc"):
+def command_lines(under: int | None = None) -> list[str]:
+    """Every process's whole command line, from /proc; with `under`, only that process's descendants (another
+    ansible-playbook on this machine, e.g. a second checkout's tests, is not ours)."""
+    parents, lines = {}, {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
+            with open(f"/proc/{entry}/stat") as handle:  # pid (comm) state ppid ...; comm may hold spaces
+                parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                lines.append(handle.read().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:  # not a process, or it ended meanwhile
+                lines[int(entry)] = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):  # it ended meanwhile
             continue
-    return lines
+
+    def descends(pid: int) -> bool:
+        seen = set()
+        while pid in parents and pid not in seen:
+            if parents[pid] == under:
+                return True
+            seen.add(pid)
+            pid = parents[pid]
+        return False
+
+    return [line for pid, line in lines.items() if under is None or descends(pid)]
 
 
 def report_of(output: str) -> dict:
@@ -125,7 +138,7 @@ def test_ctrl_c_cancels_cleanly_with_130_and_no_secret_in_the_process_list(inven
     # ps cuts lines under pytest.
     deadline = time.monotonic() + 120
     while not any("ansible-playbook" in line and "site.yml" in line and "--list-tasks" not in line
-                  for line in command_lines()):
+                  for line in command_lines(under=proc.pid)):
         assert proc.poll() is None and time.monotonic() < deadline, "ansible-playbook site.yml never started"
         time.sleep(0.5)
     assert not [line for line in command_lines() if SECRET in line]

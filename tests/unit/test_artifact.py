@@ -294,3 +294,43 @@ def test_content_patterns_take_the_files_they_match(adhoc, tmp_path):
     assert sorted(first["artifact"]["inputs"]["files"]) == ["bls/1/lib/decode.py", "bls/1/model.py", "bls/config.pbtxt"]
     (repo / "bls" / "1" / "lib" / "decode.py").write_text("new lib")
     assert adhoc("trtllm.deploy.artifact_key", args)[1]["key"] != first["key"]
+
+
+def test_a_host_without_the_weights_computes_the_same_model_key_from_their_source_digests(adhoc, tmp_path):
+    full = make_model(tmp_path / "full")
+    rc, model = adhoc("trtllm.deploy.artifact_key", {"kind": "model", "path": str(full)})
+    weights = "model-00001-of-00001.safetensors"
+    known = {weights: {"size": len(b"weights-0"), "sha256": af.sha256_file(str(full / weights))}}
+    tokenizer_only = make_model(tmp_path / "tokenizer-only")
+    (tokenizer_only / weights).unlink()
+    rc, without = adhoc("trtllm.deploy.artifact_key", {"kind": "model", "path": str(tokenizer_only),
+                                                        "known_files": known})
+    assert rc == 0 and without["key"] == model["key"]
+    rc, refused = adhoc("trtllm.deploy.artifact_key", {"kind": "model", "path": str(tokenizer_only)})
+    assert rc != 0 and "no weight files" in refused["msg"]
+    # A file on disk is hashed, never taken from the source's word.
+    rc, lied = adhoc("trtllm.deploy.artifact_key", {"kind": "model", "path": str(full), "known_files": {
+        weights: {"size": 9, "sha256": "0" * 64}}})
+    assert lied["key"] == model["key"]
+
+
+def test_a_download_is_checked_against_its_source_before_it_is_swapped_in(adhoc, tmp_path):
+    made = af.artifact("model", {"files": {}})
+    staging = make_model(tmp_path / ".model.fetching")
+    weights = "model-00001-of-00001.safetensors"
+    good = {weights: {"size": 9, "sha256": af.sha256_file(str(staging / weights))}, "config.json": {"size": None}}
+    rc, done = adhoc("trtllm.deploy.artifact_manifest", {"path": str(tmp_path / "model"), "src": str(staging),
+                                                         "artifact": made, "record": True, "origin": "hf:a/b@c",
+                                                         "expected": good})
+    assert rc == 0 and done["changed"] and json.loads((tmp_path / "model" / af.MANIFEST).read_text())["origin"] == \
+        "hf:a/b@c"
+    staging = make_model(tmp_path / ".model.fetching", weights=b"weights-X")
+    rc, refused = adhoc("trtllm.deploy.artifact_manifest", {"path": str(tmp_path / "model"), "src": str(staging),
+                                                            "artifact": made, "record": True, "expected": good})
+    assert rc != 0 and f"{weights} (sha256" in refused["msg"] and not staging.exists()
+    assert (tmp_path / "model" / weights).read_bytes() == b"weights-0", "the model in place was left as it was"
+    staging = make_model(tmp_path / ".model.fetching")
+    rc, missing = adhoc("trtllm.deploy.artifact_manifest", {"path": str(tmp_path / "model"), "src": str(staging),
+                                                            "artifact": made, "record": True,
+                                                            "expected": dict(good, **{"tokenizer.model": {"size": 1}})})
+    assert rc != 0 and "missing tokenizer.model" in missing["msg"]

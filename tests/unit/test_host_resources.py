@@ -57,9 +57,16 @@ def resources(free, *exists, running=False, busy=()):
 
 def test_artifacts_to_be_written_on_one_file_system_add_up():
     problems = host_preflight(resources(25 * GIB, False, False), 15 * GIB, ["checkpoint", "engine"])
-    assert problems == ["/m has 25.0 GiB free; the checkpoint and the engine to be written there need about "
-                        "30.0 GiB (15.0 GiB each)"]
+    assert problems == ["/m has 25.0 GiB free; what is to be written there needs about 30.0 GiB (the checkpoint "
+                        "15.0, the engine 15.0 GiB)"]
     assert host_preflight(resources(31 * GIB, False, False), 15 * GIB, ["checkpoint", "engine"]) == []
+
+
+def test_sizes_per_path_add_up():
+    problems = host_preflight(resources(20 * GIB, False, True, False), [16 * GIB, 15 * GIB, 15 * GIB],
+                              ["model", "checkpoint", "engine"])
+    assert problems == ["/m has 20.0 GiB free; what is to be written there needs about 31.0 GiB (the model 16.0, "
+                        "the engine 15.0 GiB)"]
 
 
 def test_artifacts_already_there_need_no_room():

@@ -2,7 +2,9 @@
 
 import json
 import os
+import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import testinfra
@@ -16,6 +18,7 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_ho
 
 ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine"
 CHECKPOINT = "/root/models/trt/Tiny-Llama-Sim-trt-ckpt"
+MODEL = "/root/models/trt/Tiny-Llama-Sim"
 REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
            "pad_id": 2, "end_id": 2}
 
@@ -45,6 +48,30 @@ def test_one_build_per_key_and_copies_elsewhere():
 
     one, two = fleet["trtllm-mol-fleet-1"], fleet["trtllm-mol-fleet-2"]
     assert one["manifest"] == two["manifest"], "the receiver's manifest is the builder's (copied, not rebuilt)"
+
+
+def test_the_weights_come_once_per_key_and_the_receiver_gets_the_tokenizer_only():
+    names = ("trtllm-mol-fleet-tp2", "trtllm-mol-fleet-1", "trtllm-mol-fleet-2")
+    held = {}
+    for name in names:
+        files = node(name).check_output(f"ls {MODEL}").split()
+        assert {"config.json", "tokenizer.json", "tokenizer_config.json"} <= set(files), files
+        held[name] = sorted(f for f in files if f.endswith(".safetensors"))
+    assert held["trtllm-mol-fleet-2"] == [] and held["trtllm-mol-fleet-1"] == held["trtllm-mol-fleet-tp2"] != []
+
+    # What the stand-in Hub served to each node since prepare.yml reset its counters.
+    with urllib.request.urlopen("http://127.0.0.1:5100/_testbed/stats", timeout=10) as answer:
+        clients = json.load(answer)["clients"]
+    fetched = {}
+    for name in names:
+        address = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        files = clients.get(address, {}).get("files", {})
+        fetched[name] = {"weights": sum(b for f, b in files.items() if f and f.endswith(".safetensors")),
+                         "other": sum(b for f, b in files.items() if f and not f.endswith(".safetensors"))}
+    print("bytes from the stand-in Hub per node:", json.dumps(fetched))
+    assert fetched["trtllm-mol-fleet-2"]["weights"] == 0 < fetched["trtllm-mol-fleet-2"]["other"]
+    assert fetched["trtllm-mol-fleet-1"]["weights"] > 0 and fetched["trtllm-mol-fleet-tp2"]["weights"] > 0
 
 
 def test_engine_files_match_the_manifest(host):

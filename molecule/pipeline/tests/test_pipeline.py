@@ -4,7 +4,9 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import testinfra.utils.ansible_runner
@@ -19,6 +21,7 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
 REPO = "/opt/trtllm/tensorrtllm_backend/triton_model_repo"
 ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine"
 CHECKPOINT = "/root/models/trt/Tiny-Llama-Sim-trt-ckpt"
+MODEL = "/root/models/trt/Tiny-Llama-Sim"
 # ../shared beside the checkout (TRTLLM_SHARED overrides), as testbed/sim/make-remotes reads it.
 FIXTURES = Path(os.environ.get("TRTLLM_SHARED", Path(__file__).resolve().parents[3].parent / "shared")) \
     / "fixtures" / "tensorrtllm_backend-r24.04"
@@ -117,6 +120,27 @@ def test_each_artifact_has_its_manifest_and_key_chain(host):
     assert {"preprocessing/1/model.py", "tensorrt_llm_bls/1/lib/decode.py"} <= files, "the models' code too"
     build = json.loads(host.file(f"{ENGINE}/config.json").content_string)["build_config"]
     assert (build["max_batch_size"], build["max_input_len"], build["max_output_len"]) == (256, 2048, 1024)
+
+
+def test_the_model_came_from_the_hub_at_its_commit_and_only_what_conversion_needs(host):
+    # What the stand-in Hub says of the repository at main (testbed/hub/start.py prints it).
+    hub = json.loads(subprocess.run([sys.executable, str(Path(__file__).resolve().parents[3] / "testbed" / "hub"
+                                                         / "start.py")], capture_output=True, text=True,
+                                    check=True).stdout)
+    request = urllib.request.Request(f"{hub['local']}/api/models/{hub['repo']}/revision/main?blobs=true",
+                                     headers={"Authorization": f"Bearer {hub['token']}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        info = json.load(answer)
+    siblings = {s["rfilename"]: s for s in info["siblings"]}
+    manifest = json.loads(host.file(f"{MODEL}/trtllm-deploy-manifest.json").content_string)
+    assert manifest["kind"] == "model" and manifest["origin"] == f"hf:{hub['repo']}@{info['sha']}"
+    # Safetensors, configs and tokenizer files; none of original/, the licence texts or .gitattributes.
+    wanted = sorted(n for n in siblings if n.endswith((".json", ".safetensors")) and "/" not in n)
+    assert sorted(manifest["files"]) == wanted and not host.file(f"{MODEL}/original").exists
+    for name, entry in manifest["files"].items():
+        assert entry["size"] == siblings[name]["size"] == host.file(f"{MODEL}/{name}").size, name
+        if "lfs" in siblings[name]:
+            assert entry["sha256"] == siblings[name]["lfs"]["sha256"] == host.file(f"{MODEL}/{name}").sha256sum
 
 
 def test_the_engine_is_written_once(host):
