@@ -112,6 +112,10 @@ def model_inputs(model_dir: str, elsewhere=()) -> list[str]:
     on disk, and `elsewhere`: files known by their source's digests that this host does not hold)."""
     try:
         names = sorted(set(os.listdir(model_dir)) | set(elsewhere))
+    except FileNotFoundError:
+        if not elsewhere:  # not there yet, and no source said what it will hold (check mode plans from that)
+            raise ArtifactInputError(f"cannot list the checkpoint {model_dir}: it does not exist") from None
+        names = sorted(elsewhere)
     except OSError as err:
         raise ArtifactInputError(f"cannot list the checkpoint {model_dir}: {err.strerror}") from None
     inputs = [n for n in names if n == "config.json" or n.endswith(".index.json") or n.endswith(WEIGHT_SUFFIXES)]

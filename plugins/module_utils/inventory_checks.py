@@ -17,7 +17,7 @@ from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build
 
 # Prefixes of the collection's variables: a name with one of them must be a known variable.
 PREFIXES = ("trtllm_", "nvidia_runtime_", "triton_", "engine_build_", "checkpoint_convert_", "smoke_test_",
-            "model_fetch_")
+            "model_fetch_", "load_balancer_")
 
 # Variables the playbooks read that are no role's option (docs: README "Fleets", "The trtllm-deploy command").
 SHARED = {
@@ -39,6 +39,8 @@ FACTS = (
     "checkpoint_convert_model", "checkpoint_convert_key", "checkpoint_convert_needed", "checkpoint_convert_result",
     "engine_build_key", "engine_build_serving", "engine_build_plan", "engine_build_action", "engine_build_source",
     "engine_build_result", "engine_build_report", "triton_server_report", "smoke_test_report", "trtllm_status",
+    "trtllm_endpoint", "triton_server_container", "triton_server_planning", "load_balancer_report",
+    "load_balancer_drained", "load_balancer_drain_report",
 )
 
 # The seed workflow's names (../shared/seed/llama-trtllm-triton-workflow.md) -> ours.
@@ -358,7 +360,8 @@ def fleet_problems(hosts: dict[str, dict], members: set[str], all_hosts) -> list
     problems = []
     for name in sorted(set(all_hosts) - set(members)):
         problems.append(f"host {name} is in the inventory but not in group gpu_nodes: the playbooks run only on "
-                        "gpu_nodes (put it under all.children.gpu_nodes, or in a group that is a child of it)")
+                        "gpu_nodes and load_balancers (put it under all.children.gpu_nodes, or in a group that is a "
+                        "child of it; a balancer under all.children.load_balancers)")
     by_address = {}
     for name, values in sorted(hosts.items()):
         address = str(values.get("ansible_host") or name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,3 +61,12 @@ def cli(tmp_path):
 
 def node_exec(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", "exec", NODE, *argv], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def hub() -> dict:
+    """The test bed's stand-in Hugging Face Hub (started or reused): its URLs, tokens, repository and revisions."""
+    started = subprocess.run([sys.executable, str(REPO / "testbed" / "hub" / "start.py")], capture_output=True,
+                             text=True)
+    assert started.returncode == 0, started.stderr
+    return json.loads(started.stdout)

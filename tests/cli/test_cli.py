@@ -75,20 +75,22 @@ def test_tp_beyond_the_nodes_gpus_fails_before_anything_changes(cli, inventory):
     assert node_exec("test", "-e", "/opt/trtllm").returncode != 0
 
 
-def test_deploy_serves_and_summarizes_without_leaking_secrets(cli, inventory, tmp_path):
+def test_deploy_serves_and_summarizes_without_leaking_secrets(cli, inventory, tmp_path, hub):
+    # HF_TOKEN: a token the (stand-in) Hub accepts, as the model is downloaded with it.
     secret_file = tmp_path / "secrets.env"
-    secret_file.write_text(f"HF_TOKEN={SECRET}\n")
+    secret_file.write_text(f"HF_TOKEN={hub['token']}\n")
     secret_file.chmod(0o600)
     code, output, artifacts = cli("deploy", "-i", str(inventory), "--secret-file", str(secret_file),
-                                  env={"NGC_API_KEY": SECRET + "-ngc", "SOME_PRIVATE_VAR": "not-forwarded-xyz"})
+                                  env={"NGC_API_KEY": SECRET, "SOME_PRIVATE_VAR": "not-forwarded-xyz"})
     assert code == 0, output[-3000:]
     report = report_of(output)
     host = report["hosts"]["cli-node"]
     assert host["failed"] == 0 and host["engine"] == "built" and host["build_seconds"] is not None
     assert host["endpoint"] == "http://127.0.0.1:8000" and host["smoke_seconds"] is not None
     assert "cli-node" in output and "built" in output and "[" in output  # progress lines and the table
-    leaks = [str(p) for p in artifacts.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
-    assert leaks == [] and SECRET not in output
+    for secret in (SECRET, hub["token"]):
+        leaks = [str(p) for p in artifacts.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        assert leaks == [] and secret not in output
     command = json.loads(next(artifacts.rglob("command")).read_text())
     assert "SOME_PRIVATE_VAR" not in command["env"] and command["env"].get("HF_TOKEN") == "********"
 

@@ -241,18 +241,19 @@ def test_a_checkout_runs_its_own_playbooks_with_its_own_configuration(monkeypatc
 def report(**host) -> dict:
     base = {"ok": 12, "changed": 3, "failed": 0, "unreachable": 0, "engine": "built", "build_seconds": 1.53,
             "endpoint": "http://10.0.0.5:8000/" + "v" * 150, "smoke_seconds": 0.0421}
-    return {"hosts": {"node-a": base, "gpu[1]": dict(base, **host)}}
+    return {"hosts": {"node-a": dict(base, model="16.06 GB fetched"), "gpu[1]": dict(base, **host)}}
 
 
 def test_plain_tables_are_ascii_one_line_per_host_and_show_cells_verbatim():
     summary = cli.summary_table(report(failed=1, engine="[bold]reused[/bold]"), plain=True)
     lines = summary.splitlines()
     assert summary.isascii() and "\x1b" not in summary
-    assert lines[0].split() == ["host", "ok", "changed", "failed", "unreachable", "engine", "build", "s", "endpoint",
-                                "smoke", "s"]
+    assert lines[0].split() == ["host", "ok", "changed", "failed", "unreachable", "model", "engine", "build", "s",
+                                "endpoint", "smoke", "s"]
     assert set(lines[1]) == {"-", " "} and len(lines) == 4, "header, rule, a line per host however wide"
-    assert lines[2].split()[:6] == ["node-a", "12", "3", "0", "0", "built"]
-    assert lines[3].split()[:6] == ["gpu[1]", "12", "3", "1", "0", "[bold]reused[/bold]"]
+    assert lines[2].split()[:8] == ["node-a", "12", "3", "0", "0", "16.06", "GB", "fetched"]
+    assert lines[2].split()[8] == "built"
+    assert lines[3].split()[:7] == ["gpu[1]", "12", "3", "1", "0", "-", "[bold]reused[/bold]"]
     assert all(line == line.rstrip() for line in lines)
     served = {"container": "running", "restarts": 0, "engine_key": "abc", "models_ready": ["a"] * 5,
               "models_total": "5", "endpoint": "http://10.0.0.5:8000", "answers": "True"}

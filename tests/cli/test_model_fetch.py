@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,14 +20,6 @@ NODE = "trtllm-cli-fetch"
 MODEL = "/root/models/trt/Tiny-Llama-Sim"
 SHARD = "model-00002-of-00002.safetensors"  # the stand-in's shard over one 10 MiB download chunk
 CHUNK = 10 * 1024 * 1024  # huggingface_hub 0.22.2's download chunk: what a cut download keeps
-
-
-@pytest.fixture(scope="module")
-def hub() -> dict:
-    started = subprocess.run([sys.executable, str(REPO / "testbed" / "hub" / "start.py")], capture_output=True,
-                             text=True)
-    assert started.returncode == 0, started.stderr
-    return json.loads(started.stdout)
 
 
 def admin(hub: dict, method: str, path: str, body=None) -> dict:

@@ -59,6 +59,14 @@ def test_the_model_inputs_leave_the_tokenizer_out(tmp_path):
         af.model_inputs(str(model))
 
 
+def test_a_model_not_there_yet_is_planned_from_what_its_source_says_it_holds(tmp_path):
+    # Check mode on a bare host: nothing downloaded, the Hub's list stands for the files.
+    hub = ["config.json", "model-00001-of-00001.safetensors", "tokenizer.json"]
+    assert af.model_inputs(str(tmp_path / "absent"), hub) == ["config.json", "model-00001-of-00001.safetensors"]
+    with pytest.raises(af.ArtifactInputError, match="does not exist"):
+        af.model_inputs(str(tmp_path / "absent"))
+
+
 def test_each_input_changes_the_key_and_the_reason_names_it_at_any_depth():
     model = af.artifact("model", {"files": {"w.safetensors": [9, "a" * 64]}})
     ckpt_inputs = {"model": model, "dtype": "float16", "tp_size": 1, "pp_size": 1, "extra_args": [],

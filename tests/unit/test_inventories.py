@@ -21,7 +21,7 @@ def hostvars(repo, inventory: str) -> dict:
 ])
 def test_fleet_groups_set_the_layout_and_host_vars_the_ports(repo, host, tp, batch, port):
     hosts = hostvars(repo, "fleet")
-    assert sorted(hosts) == ["a100-node-1", "a100-node-2", "h100-node-1"]
+    assert sorted(hosts) == ["a100-node-1", "a100-node-2", "balancer-1", "h100-node-1"]
     assert (hosts[host]["trtllm_tp_size"], hosts[host]["trtllm_max_batch_size"]) == (tp, batch)
     assert hosts[host].get("trtllm_http_port") == port
     assert hosts[host]["trtllm_model_name"] == "Meta-Llama-3-8B-Instruct"
@@ -32,3 +32,11 @@ def test_the_workflows_a100_node_has_its_values(repo):
     assert (node["trtllm_tp_size"], node["trtllm_max_batch_size"], node["trtllm_max_input_len"],
             node["trtllm_max_output_len"]) == (1, 256, 2048, 1024)
     assert node["triton_model_repo_kv_cache_free_gpu_mem_fraction"] == 0.9
+
+
+def test_the_fleet_has_one_balancer_outside_the_gpu_nodes(repo):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(repo / "ansible.cfg"))
+    groups = json.loads(subprocess.run(["ansible-inventory", "-i", str(repo / "inventories" / "fleet"), "--list"],
+                                       check=True, capture_output=True, text=True, env=env).stdout)
+    assert groups["load_balancers"]["hosts"] == ["balancer-1"]
+    assert "load_balancers" not in groups["gpu_nodes"].get("children", [])

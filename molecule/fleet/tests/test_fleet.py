@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -105,3 +106,57 @@ def test_a_shallow_checkout_has_what_the_deployment_uses_and_nothing_more():
     assert not shallow.file(f"{backend}/tensorrt_llm/3rdparty/json/README.md").exists
     assert " - cpp/tensorrt_llm/batch_manager/" in shallow.check_output(f"git -C {backend}/tensorrt_llm lfs ls-files")
     assert " * cpp/tensorrt_llm/batch_manager/" in full.check_output(f"git -C {backend}/tensorrt_llm lfs ls-files")
+
+
+BALANCER = "trtllm-mol-fleet-lb"
+# HAProxy's `show stat` through its runtime API on the balancer: one line per server, name and status.
+SHOW_STAT = """import csv, socket
+s = socket.socket(socket.AF_UNIX)
+s.connect('/run/haproxy/admin.sock')
+s.sendall(b'show stat\\n')
+data = b''
+while chunk := s.recv(65536):
+    data += chunk
+for r in csv.DictReader(data.decode().lstrip('# ').splitlines()):
+    if r['pxname'] == 'triton_http' and r['svname'] not in ('FRONTEND', 'BACKEND'):
+        print(r['svname'], r['status'].split(' ')[0])
+"""
+GENERATE = """import json, sys, urllib.request
+r = urllib.request.Request('http://127.0.0.1:8000/v2/models/ensemble/generate', data=sys.argv[1].encode())
+print(urllib.request.urlopen(r, timeout=60).read().decode())
+"""
+
+
+def on_balancer(*argv: str) -> str:
+    return subprocess.run(["docker", "exec", BALANCER, *argv], capture_output=True, text=True, check=True).stdout
+
+
+def balancer_servers() -> dict:
+    return dict(line.split() for line in on_balancer("python3", "-c", SHOW_STAT).splitlines())
+
+
+def wait_for_status(server: str, status: str, seconds: float) -> float:
+    started = time.monotonic()
+    while balancer_servers().get(server) != status:
+        assert time.monotonic() - started < seconds, f"{server} not {status} within {seconds}s: {balancer_servers()}"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def test_the_balancer_checks_every_serving_host_and_answers_for_the_fleet():
+    assert balancer_servers() == {n: "UP" for n in ("trtllm-mol-fleet-1", "trtllm-mol-fleet-2", "trtllm-mol-fleet-tp2")}
+    config = on_balancer("cat", "/etc/haproxy/haproxy.cfg")
+    assert "balance leastconn" in config and "option httpchk GET /v2/health/ready" in config
+    assert "stats socket /run/haproxy/admin.sock mode 660 level admin" in config
+    answer = json.loads(on_balancer("python3", "-c", GENERATE, json.dumps(REQUEST)))
+    assert answer["text_output"]
+
+
+def test_a_killed_backend_is_taken_out_by_the_health_check_and_comes_back():
+    # The server's container restarts it (the serving path's supervision); HAProxy sees it go and come back.
+    subprocess.run(["docker", "exec", "trtllm-mol-fleet-2", "docker", "exec", "triton_server", "pkill", "-9", "-x",
+                    "tritonserver"], check=True)
+    out = wait_for_status("trtllm-mol-fleet-2", "DOWN", 30)
+    back = wait_for_status("trtllm-mol-fleet-2", "UP", 300)
+    print(f"killed backend: DOWN after {out:.1f}s, UP again {back:.1f}s later")
+    assert balancer_servers()["trtllm-mol-fleet-1"] == "UP"

@@ -1,0 +1,104 @@
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HAProxy's runtime API over its stats socket (the `stats socket ... level admin` line of the
+configuration): one command per connection, the answer read until HAProxy closes it.
+
+Facts relied on (HAProxy 2.6, management.txt "Unix Socket commands"): `show stat` answers CSV
+whose header starts with "# pxname,svname,"; `scur` is a server's current sessions and `status`
+one of UP, DOWN, NOLB, MAINT, DRAIN, "no check", with " a/b" while a check is going up or down;
+`set server <backend>/<server> state ready|drain|maint` answers nothing when it worked.
+"""
+
+from __future__ import annotations
+
+import csv
+import socket
+import time
+
+# What `set server ... state` accepts, by what this module calls the wanted state.
+STATES = {"ready": "ready", "drained": "maint"}
+
+
+class HAProxyError(Exception):
+    """The socket could not be reached, or HAProxy refused a command (its own words)."""
+
+
+def command(path: str, line: str, timeout: float = 5.0) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except OSError as exc:
+            raise HAProxyError(f"HAProxy's runtime API at {path}: {exc}") from None
+    return b"".join(chunks).decode(errors="replace")
+
+
+def server_stats(path: str, backend: str, server: str, timeout: float = 5.0) -> dict | None:
+    """The `show stat` row of one server ({status, scur, check_status, ...}), None when HAProxy has no such server."""
+    text = command(path, "show stat", timeout).lstrip("# ")
+    for row in csv.DictReader(text.splitlines()):
+        if row.get("pxname") == backend and row.get("svname") == server:
+            return row
+    return None
+
+
+def base_status(status: str) -> str:
+    """UP, DOWN, MAINT, DRAIN or NOLB, without a check's progress (" 1/2") or a reason in brackets."""
+    return (status or "").split(" ")[0].upper()
+
+
+def set_state(path: str, backend: str, server: str, state: str, timeout: float = 5.0) -> None:
+    answer = command(path, f"set server {backend}/{server} state {state}", timeout).strip()
+    if answer:
+        raise HAProxyError(f"HAProxy refused 'set server {backend}/{server} state {state}': {answer}")
+
+
+def drain(path: str, backend: str, server: str, wait: float, interval: float = 0.5,
+          clock=time.monotonic, sleep=time.sleep) -> dict:
+    """No new requests to the server, then wait (at most `wait` seconds) until it has none in flight, then
+    maintenance (health checks off until it is set ready). Returns what happened; `drained` False when the
+    wait ran out with requests still in flight (the caller decides)."""
+    before = server_stats(path, backend, server)
+    if before is None:
+        raise HAProxyError(f"HAProxy has no server {backend}/{server}")
+    start, active = clock(), int(before.get("scur") or 0)
+    result = {"status_before": before["status"], "active_at_start": active, "waited": 0.0, "drained": True}
+    if base_status(before["status"]) == "MAINT":
+        return result
+    set_state(path, backend, server, "drain")
+    now = server_stats(path, backend, server) or {}
+    while int(now.get("scur") or 0) > 0:
+        if clock() - start >= wait:
+            result.update(drained=False, active_left=int(now.get("scur") or 0))
+            break
+        sleep(interval)
+        now = server_stats(path, backend, server) or {}
+    result["waited"] = round(clock() - start, 3)
+    if result["drained"]:
+        set_state(path, backend, server, "maint")
+    return result
+
+
+def make_ready(path: str, backend: str, server: str, wait: float, interval: float = 0.5,
+               clock=time.monotonic, sleep=time.sleep) -> dict:
+    """Out of maintenance or drain, then wait (at most `wait` seconds) until HAProxy's own health check says UP."""
+    before = server_stats(path, backend, server)
+    if before is None:
+        raise HAProxyError(f"HAProxy has no server {backend}/{server}")
+    start = clock()
+    result = {"status_before": before["status"], "waited": 0.0}
+    if base_status(before["status"]) in ("MAINT", "DRAIN"):
+        set_state(path, backend, server, "ready")
+    now = server_stats(path, backend, server) or {}
+    while base_status(now.get("status", "")) != "UP":
+        if clock() - start >= wait:
+            break
+        sleep(interval)
+        now = server_stats(path, backend, server) or {}
+    result.update(status=now.get("status", ""), up=base_status(now.get("status", "")) == "UP",
+                  waited=round(clock() - start, 3))
+    return result

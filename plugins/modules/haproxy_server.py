@@ -1,0 +1,157 @@
+#!/usr/bin/python
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: haproxy_server
+short_description: Drain a backend server of HAProxy before its host changes, and make it ready again
+version_added: 0.3.0
+description:
+  - Talks to HAProxy's runtime API on the balancer host (the C(stats socket) of its configuration, level admin).
+  - V(drained) sets the server to DRAIN (no new requests), waits until it has no request in flight, at most
+    O(wait) seconds, then sets it to MAINT, so that HAProxy sends it nothing while its host restarts the server.
+    A server already in MAINT is left as it is.
+  - V(ready) takes the server out of MAINT or DRAIN and waits, at most O(wait) seconds, until HAProxy's own
+    health check says UP.
+  - Unlike community.general.haproxy, a server that is DOWN (its server crashed or has not started yet) is
+    drained at once instead of waiting for a DRAIN status it never shows, and the module says how long it
+    waited and how many requests were in flight.
+author:
+  - trtllm-deploy maintainers (@trtllm-deploy)
+options:
+  socket:
+    description: Path of HAProxy's admin socket on the balancer host.
+    type: path
+    default: /run/haproxy/admin.sock
+  backend:
+    description: The backend (C(pxname)) that holds the server.
+    type: str
+    required: true
+  server:
+    description: The server's name in the backend (C(svname)); the load_balancer role names them by inventory host.
+    type: str
+    required: true
+  state:
+    description: What the server must be.
+    type: str
+    required: true
+    choices: [drained, ready]
+  wait:
+    description: Seconds to wait for the requests in flight to end (V(drained)) or for the health check (V(ready)).
+    type: int
+    default: 300
+  fail_on_timeout:
+    description: Fail when the wait runs out; otherwise report it in RV(drained) or RV(up) and go on.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Reads the server's state and says whether it would change it; sets nothing and waits for nothing.
+  diff_mode:
+    support: none
+    description: The change is the server's status, returned in RV(status_before) and RV(status).
+  idempotent:
+    support: full
+    description: A server already in the wanted state is not changed.
+"""
+
+EXAMPLES = r"""
+- name: Drain this host's server on every balancer before its Triton restarts
+  trtllm.deploy.haproxy_server:
+    backend: triton_http
+    server: "{{ inventory_hostname }}"
+    state: drained
+    wait: 300
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['load_balancers'] }}"
+
+- name: Back into the balancer once the health gate passed
+  trtllm.deploy.haproxy_server:
+    backend: triton_http
+    server: "{{ inventory_hostname }}"
+    state: ready
+    wait: 60
+  delegate_to: "{{ item }}"
+  loop: "{{ groups['load_balancers'] }}"
+"""
+
+RETURN = r"""
+status_before:
+  description: HAProxy's status of the server before the module ran (UP, DOWN, MAINT, DRAIN, with a check's progress).
+  returned: success
+  type: str
+  sample: UP
+status:
+  description: HAProxy's status of the server when the module ended.
+  returned: success
+  type: str
+  sample: MAINT
+active_at_start:
+  description: Requests in flight on the server when the drain began (HAProxy's C(scur)).
+  returned: state is drained
+  type: int
+waited:
+  description: Seconds spent waiting for the drain or the health check.
+  returned: success
+  type: float
+drained:
+  description: Whether the server had no request in flight when it was set to MAINT.
+  returned: state is drained
+  type: bool
+up:
+  description: Whether HAProxy's health check said UP within O(wait).
+  returned: state is ready
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.trtllm.deploy.plugins.module_utils import haproxy_runtime as hr
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "socket": {"type": "path", "default": "/run/haproxy/admin.sock"},
+            "backend": {"type": "str", "required": True},
+            "server": {"type": "str", "required": True},
+            "state": {"type": "str", "required": True, "choices": ["drained", "ready"]},
+            "wait": {"type": "int", "default": 300},
+            "fail_on_timeout": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    where = f"{p['backend']}/{p['server']}"
+    try:
+        before = hr.server_stats(p["socket"], p["backend"], p["server"])
+        if before is None:
+            module.fail_json(msg=f"HAProxy at {p['socket']} has no server {where}: is this host in the balancer's "
+                                 "configuration (role load_balancer)?")
+        status = hr.base_status(before["status"])
+        wanted = "MAINT" if p["state"] == "drained" else "UP"
+        changed = status != wanted if p["state"] == "drained" else status in ("MAINT", "DRAIN")
+        if module.check_mode or not changed:
+            module.exit_json(changed=changed, status_before=before["status"], status=before["status"], waited=0.0)
+        if p["state"] == "drained":
+            result = hr.drain(p["socket"], p["backend"], p["server"], p["wait"])
+        else:
+            result = hr.make_ready(p["socket"], p["backend"], p["server"], p["wait"])
+        result["status"] = (hr.server_stats(p["socket"], p["backend"], p["server"]) or {}).get("status", "")
+    except hr.HAProxyError as err:
+        module.fail_json(msg=str(err))
+    if p["fail_on_timeout"] and p["state"] == "drained" and not result["drained"]:
+        module.fail_json(msg=f"{where} still had {result['active_left']} request(s) in flight after {p['wait']}s of "
+                             "draining; it is left in DRAIN (no new requests)", changed=True, **result)
+    if p["fail_on_timeout"] and p["state"] == "ready" and not result["up"]:
+        module.fail_json(msg=f"{where} was taken out of maintenance but HAProxy's health check did not say UP within "
+                             f"{p['wait']}s (status {result['status']})", changed=True, **result)
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()
