@@ -264,7 +264,11 @@ def test_plain_tables_are_ascii_one_line_per_host_and_show_cells_verbatim():
                                                                               "no"]]
 
 
-def test_terminal_tables_are_drawn_by_rich():
+def test_terminal_tables_are_drawn_by_rich(monkeypatch):
+    # A colour terminal 160 columns wide, whatever the terminal (or TERM=dumb, no terminal) running the tests.
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.delenv("NO_COLOR", raising=False)
     drawn = cli.summary_table(report(failed=1), plain=False)
     assert "\x1b[" in drawn and not drawn.isascii() and "node-a" in drawn
 
