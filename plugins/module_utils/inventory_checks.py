@@ -39,7 +39,7 @@ FACTS = (
     "checkpoint_convert_model", "checkpoint_convert_key", "checkpoint_convert_needed", "checkpoint_convert_result",
     "engine_build_key", "engine_build_serving", "engine_build_plan", "engine_build_action", "engine_build_source",
     "engine_build_result", "engine_build_report", "triton_server_report", "smoke_test_report", "trtllm_status",
-    "trtllm_endpoint", "triton_server_container", "triton_server_planning", "load_balancer_report",
+    "trtllm_endpoint", "triton_server_container", "triton_server_planning",
     "load_balancer_drained", "load_balancer_drain_report",
 )
 
