@@ -46,6 +46,27 @@ def server_stats(path: str, backend: str, server: str, timeout: float = 5.0) -> 
     return None
 
 
+def backend_servers(path: str, backend: str, timeout: float = 5.0) -> dict | None:
+    """Every server of one backend: {name: {status, active, check}} (HAProxy's status as it says it, its current
+    sessions, the last health check's result); None when HAProxy has no such backend."""
+    text = command(path, "show stat", timeout).lstrip("# ")
+    servers, found = {}, False
+    for row in csv.DictReader(text.splitlines()):
+        if row.get("pxname") != backend:
+            continue
+        found = True
+        if row.get("svname") not in ("FRONTEND", "BACKEND"):
+            servers[row["svname"]] = {"status": row.get("status", ""), "active": int(row.get("scur") or 0),
+                                      "check": row.get("check_status", "")}
+    return servers if found else None
+
+
+def backends_of(path: str, server: str, timeout: float = 5.0) -> list[str]:
+    """The backends that hold a server of this name (the HTTP one, and the gRPC one when the balancer has it)."""
+    text = command(path, "show stat", timeout).lstrip("# ")
+    return sorted({row["pxname"] for row in csv.DictReader(text.splitlines()) if row.get("svname") == server})
+
+
 def base_status(status: str) -> str:
     """UP, DOWN, MAINT, DRAIN or NOLB, without a check's progress (" 1/2") or a reason in brackets."""
     return (status or "").split(" ")[0].upper()

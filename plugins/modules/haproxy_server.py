@@ -27,9 +27,11 @@ options:
     type: path
     default: /run/haproxy/admin.sock
   backend:
-    description: The backend (C(pxname)) that holds the server.
+    description:
+      - The backend (C(pxname)) that holds the server.
+      - Omitted, every backend that holds a server of this name (the load_balancer role's HTTP backend and, when
+        it has one, its gRPC backend). All are set to DRAIN first, then each is waited for.
     type: str
-    required: true
   server:
     description: The server's name in the backend (C(svname)); the load_balancer role names them by inventory host.
     type: str
@@ -106,6 +108,10 @@ up:
   description: Whether HAProxy's health check said UP within O(wait).
   returned: state is ready
   type: bool
+backends:
+  description: What happened in each backend, when the module handled several (O(backend) omitted).
+  returned: success
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -117,7 +123,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "socket": {"type": "path", "default": "/run/haproxy/admin.sock"},
-            "backend": {"type": "str", "required": True},
+            "backend": {"type": "str"},
             "server": {"type": "str", "required": True},
             "state": {"type": "str", "required": True, "choices": ["drained", "ready"]},
             "wait": {"type": "int", "default": 300},
@@ -126,30 +132,56 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    where = f"{p['backend']}/{p['server']}"
     try:
-        before = hr.server_stats(p["socket"], p["backend"], p["server"])
-        if before is None:
-            module.fail_json(msg=f"HAProxy at {p['socket']} has no server {where}: is this host in the balancer's "
-                                 "configuration (role load_balancer)?")
-        status = hr.base_status(before["status"])
-        wanted = "MAINT" if p["state"] == "drained" else "UP"
-        changed = status != wanted if p["state"] == "drained" else status in ("MAINT", "DRAIN")
-        if module.check_mode or not changed:
-            module.exit_json(changed=changed, status_before=before["status"], status=before["status"], waited=0.0)
+        backends = [p["backend"]] if p["backend"] else hr.backends_of(p["socket"], p["server"])
+        before = {backend: hr.server_stats(p["socket"], backend, p["server"]) for backend in backends}
+        missing = [backend for backend, stats in before.items() if stats is None] or ([] if backends else ["any"])
+        if missing:
+            module.fail_json(msg=f"HAProxy at {p['socket']} has no server {p['server']} in backend "
+                                 f"{', '.join(missing)}: is this host in the balancer's configuration "
+                                 "(role load_balancer)?")
+        statuses = {backend: hr.base_status(stats["status"]) for backend, stats in before.items()}
         if p["state"] == "drained":
-            result = hr.drain(p["socket"], p["backend"], p["server"], p["wait"])
+            changed = any(status != "MAINT" for status in statuses.values())
         else:
-            result = hr.make_ready(p["socket"], p["backend"], p["server"], p["wait"])
-        result["status"] = (hr.server_stats(p["socket"], p["backend"], p["server"]) or {}).get("status", "")
+            changed = any(status in ("MAINT", "DRAIN") for status in statuses.values())
+        first = before[backends[0]]["status"]
+        if module.check_mode or not changed:
+            module.exit_json(changed=changed, status_before=first, status=first, waited=0.0,
+                             backends={b: {"status": s["status"]} for b, s in before.items()})
+        results = {}
+        if p["state"] == "drained":
+            # No new requests anywhere first, so the waits overlap.
+            for backend, status in statuses.items():
+                if status not in ("MAINT", "DRAIN"):
+                    hr.set_state(p["socket"], backend, p["server"], "drain")
+            for backend in backends:
+                results[backend] = hr.drain(p["socket"], backend, p["server"], p["wait"])
+                results[backend]["status_before"] = before[backend]["status"]
+        else:
+            for backend in backends:
+                results[backend] = hr.make_ready(p["socket"], backend, p["server"], p["wait"])
+        for backend in backends:
+            results[backend]["status"] = (hr.server_stats(p["socket"], backend, p["server"]) or {}).get("status", "")
     except hr.HAProxyError as err:
         module.fail_json(msg=str(err))
-    if p["fail_on_timeout"] and p["state"] == "drained" and not result["drained"]:
-        module.fail_json(msg=f"{where} still had {result['active_left']} request(s) in flight after {p['wait']}s of "
-                             "draining; it is left in DRAIN (no new requests)", changed=True, **result)
-    if p["fail_on_timeout"] and p["state"] == "ready" and not result["up"]:
-        module.fail_json(msg=f"{where} was taken out of maintenance but HAProxy's health check did not say UP within "
-                             f"{p['wait']}s (status {result['status']})", changed=True, **result)
+    result = dict(results[backends[0]], backends=results,
+                  waited=max(r["waited"] for r in results.values()))
+    if p["state"] == "drained":
+        result.update(active_at_start=sum(r["active_at_start"] for r in results.values()),
+                      drained=all(r["drained"] for r in results.values()))
+        left = {b: r["active_left"] for b, r in results.items() if not r["drained"]}
+        if p["fail_on_timeout"] and left:
+            module.fail_json(msg=f"{p['server']} still had requests in flight after {p['wait']}s of draining "
+                                 f"({', '.join(f'{n} in {b}' for b, n in left.items())}); it is left in DRAIN "
+                                 "(no new requests)", changed=True, **result)
+    else:
+        result["up"] = all(r["up"] for r in results.values())
+        down = {b: r["status"] for b, r in results.items() if not r["up"]}
+        if p["fail_on_timeout"] and down:
+            module.fail_json(msg=f"{p['server']} was taken out of maintenance but HAProxy's health check did not say "
+                                 f"UP within {p['wait']}s ({', '.join(f'{b}: {s}' for b, s in down.items())})",
+                             changed=True, **result)
     module.exit_json(changed=True, **result)
 
 

@@ -74,6 +74,12 @@ def exit_code(result: RunResult) -> int:
     return EXIT_OK
 
 
+def balances(balancer: dict) -> bool:
+    """HAProxy answered its runtime API and has at least one backend server UP."""
+    servers = balancer.get("servers") or {}
+    return not balancer.get("error") and any(str(s.get("status", "")).startswith("UP") for s in servers.values())
+
+
 def serves(status: dict) -> bool:
     """Container running, every model READY, and a generate request answered."""
     ready = len(status.get("models_ready") or [])
@@ -99,10 +105,31 @@ def summary_table(report: dict, plain: bool = True) -> str:
     return table(columns, rows, plain)
 
 
+def fleet_table(report: dict, plain: bool = True) -> str:
+    """The fleet's endpoint on each balancer and every backend server's state there; empty without balancers."""
+    columns = ["balancer", "fleet endpoint", "backend", "state", "in flight", "check"]
+    rows = []
+    for name, host in report["hosts"].items():
+        balancer = host.get("balancer")
+        if not balancer:
+            continue
+        endpoint = balancer.get("endpoint", "-") + (f"  grpc {balancer['grpc_endpoint']}"
+                                                    if balancer.get("grpc_endpoint") else "")
+        if balancer.get("error"):
+            rows.append([cell(name, "red"), endpoint, "-", cell(balancer["error"], "red"), "-", "-"])
+        for server, state in sorted((balancer.get("servers") or {}).items()):
+            status = str(state.get("status", ""))
+            rows.append([name, endpoint, server, cell(status, "green" if status.startswith("UP") else "red"),
+                         state.get("active", "-"), state.get("check") or "-"])
+    return table(columns, rows, plain) if rows else ""
+
+
 def status_table(report: dict, plain: bool = True) -> str:
     columns = ["host", "container", "restarts", "engine", "models READY", "endpoint", "answers"]
     rows = []
     for name, host in report["hosts"].items():
+        if host.get("balancer"):
+            continue
         status = host.get("status") or {}
         container = status.get("container", "unknown")
         answers = {True: "yes", "True": "yes"}.get(status.get("answers"), "no")
@@ -245,16 +272,19 @@ def run_command(args: argparse.Namespace) -> int:
                       extravars={"trtllm_teardown_engines": bool(args.remove_engines)})
     result = run(stage)
     code = exit_code(result)
-    down = [name for name, host in sorted(result.progress.hosts.items()) if not serves(host.status)]
+    down = [name for name, host in sorted(result.progress.hosts.items())
+            if not (balances(host.balancer) if host.balancer else serves(host.status))]
     if args.command == "status" and code == EXIT_OK and down:
         code = EXIT_NOT_SERVING
     report = write_report(result, args.command, args.inventory, code)
+    fleet = fleet_table(report, plain)
     if args.command == "status" and args.json:
-        print(json.dumps({name: host.get("status") for name, host in report["hosts"].items()}, indent=2), file=out)
+        print(json.dumps({name: host.get("status") or {"balancer": host.get("balancer")}
+                          for name, host in report["hosts"].items()}, indent=2), file=out)
     elif args.command == "status":
-        print(status_table(report, plain), file=out)
+        print(status_table(report, plain) + ("\n\n" + fleet if fleet else ""), file=out)
     else:
-        print("\n" + summary_table(report, plain), file=out)
+        print("\n" + summary_table(report, plain) + ("\n\n" + fleet if fleet else ""), file=out)
         if args.command == "plan":
             for name, host in report["hosts"].items():
                 print(f"{name}: {host['changed']} change(s) would be made", file=out)

@@ -34,6 +34,7 @@ class HostState:
     error: str = ""
     facts: dict = field(default_factory=dict)
     status: dict = field(default_factory=dict)
+    balancer: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         engine = self.facts.get("engine_build_report") or {}
@@ -54,6 +55,7 @@ class HostState:
             if smoke.get("concurrent_max_seconds") else None,
             "error": self.error or None,
             **({"status": self.status} if self.status else {}),
+            **({"balancer": self.balancer} if self.balancer else {}),
         }
 
 
@@ -133,6 +135,8 @@ class Progress:
             message = result.get("msg")
             if isinstance(message, dict) and "trtllm_status" in message:
                 state.status = message["trtllm_status"]
+            if isinstance(message, dict) and "trtllm_balancer_status" in message:
+                state.balancer = message["trtllm_balancer_status"]
             if kind == "runner_on_failed" and not data.get("ignore_errors"):
                 state.error = f"{data.get('task', '')}: {self._message(result)}"
                 if not self.live:

@@ -264,6 +264,22 @@ def test_plain_tables_are_ascii_one_line_per_host_and_show_cells_verbatim():
                                                                               "no"]]
 
 
+def test_the_fleet_table_shows_each_balancers_endpoint_and_backends_and_status_counts_a_balancer_apart():
+    balancer = {"endpoint": "http://10.0.0.9:8000", "grpc_endpoint": None, "error": None,
+                "servers": {"gpu-2": {"status": "MAINT", "active": 0, "check": ""},
+                            "gpu-1": {"status": "UP", "active": 3, "check": "L7OK"}}}
+    report = {"hosts": {"gpu-1": {"status": {}}, "lb": {"balancer": balancer}}}
+    lines = cli.fleet_table(report).splitlines()
+    assert lines[0].split() == ["balancer", "fleet", "endpoint", "backend", "state", "in", "flight", "check"]
+    assert [line.split() for line in lines[2:]] == [["lb", "http://10.0.0.9:8000", "gpu-1", "UP", "3", "L7OK"],
+                                                    ["lb", "http://10.0.0.9:8000", "gpu-2", "MAINT", "0", "-"]]
+    assert cli.fleet_table({"hosts": {"gpu-1": {"status": {}}}}) == "", "no balancer, no table"
+    assert [line.split()[0] for line in cli.status_table(report).splitlines()[2:]] == ["gpu-1"]
+    assert cli.balances(balancer)
+    assert not cli.balances(dict(balancer, servers={"gpu-1": {"status": "DOWN"}}))
+    assert not cli.balances(dict(balancer, error="HAProxy's runtime API at /run/haproxy/admin.sock: refused"))
+
+
 def test_terminal_tables_are_drawn_by_rich(monkeypatch):
     # A colour terminal 160 columns wide, whatever the terminal (or TERM=dumb, no terminal) running the tests.
     monkeypatch.setenv("TERM", "xterm-256color")

@@ -16,8 +16,9 @@ HEADER = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq
 class FakeHAProxy:
     """Servers of backend triton_http with a status and requests in flight; records the commands."""
 
-    def __init__(self, path: str, servers: dict):
+    def __init__(self, path: str, servers: dict, **other_backends: dict):
         self.servers, self.commands = servers, []
+        self.backends = {"triton_http": servers, **other_backends}
         self.in_flight_after_drain = {}  # server -> list of scur values the next `show stat`s report
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.bind(path)
@@ -34,15 +35,18 @@ class FakeHAProxy:
 
     def answer(self, line: str) -> str:
         if line == "show stat":
-            rows = [f"triton_http,{name},0,0,{self.scur(name)},0,,0,0,0,,0,,0,0,0,0,{status}"
-                    for name, status in self.servers.items()]
-            return HEADER + "\n".join(rows + ["triton_http,BACKEND,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP"]) + "\n\n"
+            rows = ["triton_http,FRONTEND,0,0,0,0,,0,0,0,,0,,0,0,0,0,OPEN"]
+            for backend, servers in self.backends.items():
+                rows += [f"{backend},{name},0,0,{self.scur(name) if backend == 'triton_http' else 0},0,,0,0,0,,0,,"
+                         f"0,0,0,0,{status}" for name, status in servers.items()]
+                rows.append(f"{backend},BACKEND,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP")
+            return HEADER + "\n".join(rows) + "\n\n"
         words = line.split()
         if words[:2] == ["set", "server"] and words[3] == "state":
-            name = words[2].split("/")[1]
-            if name not in self.servers:
+            backend, name = words[2].split("/")
+            if name not in self.backends.get(backend, {}):
                 return "No such server.\n"
-            self.servers[name] = {"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}[words[4]]
+            self.backends[backend][name] = {"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}[words[4]]
             return "\n"
         return "Unknown command.\n"
 
@@ -102,3 +106,54 @@ def test_refusals_and_a_missing_socket_are_errors_that_say_so(haproxy, tmp_path)
         hr.set_state(path, "triton_http", "ghost", "maint")
     with pytest.raises(hr.HAProxyError, match="runtime API at .*missing.sock"):
         hr.command(str(tmp_path / "missing.sock"), "show stat")
+
+
+def test_backend_servers_lists_every_server_of_a_backend_and_none_for_an_unknown_one(haproxy):
+    path, fake = haproxy
+    fake.in_flight_after_drain["node-1"] = [4]
+    assert hr.backend_servers(path, "triton_http") == {"node-1": {"status": "UP", "active": 4, "check": ""},
+                                                      "node-2": {"status": "DOWN 1/2", "active": 0, "check": ""}}
+    assert hr.backend_servers(path, "nope") is None
+
+
+def test_backends_of_names_every_backend_holding_the_server(tmp_path):
+    path = str(tmp_path / "admin.sock")
+    FakeHAProxy(path, {"node-1": "UP", "node-2": "UP"}, triton_grpc={"node-1": "UP"})
+    assert hr.backends_of(path, "node-1") == ["triton_grpc", "triton_http"]
+    assert hr.backends_of(path, "node-2") == ["triton_http"]
+    assert hr.backends_of(path, "ghost") == []
+
+
+def test_the_module_drains_a_server_in_every_backend_and_makes_it_ready_again(adhoc, tmp_path):
+    path = str(tmp_path / "admin.sock")
+    fake = FakeHAProxy(path, {"node-1": "UP", "node-2": "UP"}, triton_grpc={"node-1": "UP", "node-2": "UP"})
+    fake.in_flight_after_drain["node-1"] = [2, 1, 0]
+    args = {"socket": path, "server": "node-1", "state": "drained", "wait": 30}
+    rc, result = adhoc("trtllm.deploy.haproxy_server", args, check=True)
+    assert rc == 0 and result["changed"] and fake.backends["triton_grpc"]["node-1"] == "UP", "check mode sets nothing"
+    rc, result = adhoc("trtllm.deploy.haproxy_server", args)
+    assert rc == 0 and result["changed"] and result["drained"], result
+    assert {b: s["node-1"] for b, s in fake.backends.items()} == {"triton_http": "MAINT", "triton_grpc": "MAINT"}
+    assert fake.backends["triton_http"]["node-2"] == "UP"
+    sets = [c for c in fake.commands if c.startswith("set")]
+    assert sets[:2] == ["set server triton_grpc/node-1 state drain", "set server triton_http/node-1 state drain"], \
+        "no new requests anywhere before the first wait"
+    rc, result = adhoc("trtllm.deploy.haproxy_server", args)
+    assert rc == 0 and not result["changed"], "a drained server is left as it is"
+    rc, result = adhoc("trtllm.deploy.haproxy_server", dict(args, state="ready", wait=10))
+    assert rc == 0 and result["changed"] and result["up"], result
+    assert {b: s["node-1"] for b, s in fake.backends.items()} == {"triton_http": "UP", "triton_grpc": "UP"}
+    rc, result = adhoc("trtllm.deploy.haproxy_server", dict(args, server="ghost"))
+    assert rc != 0 and "has no server ghost" in result["msg"]
+
+
+def test_haproxy_info_reports_every_backend_asked_and_refuses_an_unknown_one(adhoc, tmp_path):
+    path = str(tmp_path / "admin.sock")
+    FakeHAProxy(path, {"node-1": "UP", "node-2": "MAINT"}, triton_grpc={"node-1": "UP", "node-2": "MAINT"})
+    rc, result = adhoc("trtllm.deploy.haproxy_info", {"socket": path, "backends": ["triton_http", "triton_grpc"]},
+                       check=True)
+    assert rc == 0 and not result["changed"]
+    assert {b: {n: s["status"] for n, s in servers.items()} for b, servers in result["backends"].items()} == {
+        "triton_http": {"node-1": "UP", "node-2": "MAINT"}, "triton_grpc": {"node-1": "UP", "node-2": "MAINT"}}
+    rc, result = adhoc("trtllm.deploy.haproxy_info", {"socket": path, "backends": ["nope"]})
+    assert rc != 0 and "has no backend nope" in result["msg"]

@@ -152,6 +152,36 @@ def test_the_balancer_checks_every_serving_host_and_answers_for_the_fleet():
     assert answer["text_output"]
 
 
+def test_status_shows_the_fleets_endpoint_and_every_backends_state(tmp_path):
+    """`trtllm-deploy status` over the scenario's inventory: the GPU hosts serve, and the balancer's table says
+    where the fleet is reached and that HAProxy has every host UP."""
+    command = [str(Path(sys.executable).parent / "trtllm-deploy"), "status", "-i", str(Path(INVENTORY).parent),
+               "--plain", "--artifacts", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(next(tmp_path.glob("*/report.json")).read_text())
+    balancer = report["hosts"][BALANCER]["balancer"]
+    address = on_balancer("hostname", "-I").split()[0]
+    assert balancer["endpoint"] == f"http://{address}:8000" and balancer["grpc_endpoint"] == f"{address}:8001"
+    assert {name: server["status"] for name, server in balancer["servers"].items()} == {
+        n: "UP" for n in ("trtllm-mol-fleet-1", "trtllm-mol-fleet-2", "trtllm-mol-fleet-tp2")}
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(BALANCER)]
+    assert sorted((row[1], row[4], row[5]) for row in rows) == [
+        (f"http://{address}:8000", n, "UP")
+        for n in ("trtllm-mol-fleet-1", "trtllm-mol-fleet-2", "trtllm-mol-fleet-tp2")]
+
+
+def test_grpc_through_the_balancer_reaches_a_ready_ensemble():
+    import tritonclient.grpc as grpcclient
+
+    config = on_balancer("cat", "/etc/haproxy/haproxy.cfg")
+    assert "frontend triton_grpc" in config and "check port 8000" in config
+    address = on_balancer("hostname", "-I").split()[0]
+    client = grpcclient.InferenceServerClient(f"{address}:8001")
+    assert client.is_server_ready() and client.is_model_ready("ensemble")
+    assert client.get_model_metadata("ensemble").name == "ensemble"
+
+
 def test_a_killed_backend_is_taken_out_by_the_health_check_and_comes_back():
     # The server's container restarts it (the serving path's supervision); HAProxy sees it go and come back.
     subprocess.run(["docker", "exec", "trtllm-mol-fleet-2", "docker", "exec", "triton_server", "pkill", "-9", "-x",
