@@ -7,10 +7,15 @@ roles run. Nodes cannot reach the internet, so, as on an air-gapped site:
 
 debian    A signed Debian mirror with exactly the packages of testbed/mirror-packages
           and their dependency closure against the bare node image (Recommends
-          included, as apt installs them), downloaded once through this machine's apt
-          and kept under .cache/debian-mirror/KEY, KEY a hash of the package list and
-          of the node's root filesystem. Nodes mount it read-only at
-          /srv/debian-mirror (their apt source, testbed/images/gpu-node).
+          included, as apt installs them), plus those of
+          testbed/mirror-packages-serving-image against the serving image's root
+          filesystem (what the roles install into images they build from it),
+          downloaded once through this machine's apt and kept under
+          .cache/debian-mirror/KEY, KEY a hash of the package lists and of the root
+          filesystems. Nodes mount it read-only at /srv/debian-mirror (their apt
+          source, testbed/images/gpu-node); image builds on a node reach it over HTTP
+          (trtllm-testbed-debian, a static file server on this machine's bridge
+          gateway, which nodes resolve as debian.testbed).
           It also holds standins/docker-ce_*.deb: Debian's docker.io repackaged under
           Docker CE's name and conflicts, for the "Docker CE already installed" case.
 registry  Debian's docker-registry in a container (trtllm-testbed-registry) on this
@@ -19,7 +24,8 @@ registry  Debian's docker-registry in a container (trtllm-testbed-registry) on t
           mirror (`registry-mirrors` in the daemon.json the site provisions).
 
 Both are idempotent: a second run checks and reuses. Prints a JSON object with what
-nodes need: {"debian": MIRROR_DIR, "registry": "http://GATEWAY:PORT", "changed": BOOL}.
+nodes need: {"debian": MIRROR_DIR, "debian_http": "http://GATEWAY:PORT",
+"registry": "http://GATEWAY:PORT", "changed": BOOL}.
 
     python3 testbed/mirror.py                 # both
     python3 testbed/mirror.py debian
@@ -47,10 +53,14 @@ import images  # noqa: E402  (the sibling script)
 TESTBED = Path(__file__).resolve().parent
 REPO = TESTBED.parent
 PACKAGES = TESTBED / "mirror-packages"
+IMAGE_PACKAGES = TESTBED / "mirror-packages-serving-image"
 NODE_IMAGE = "gpu-node"
+SERVING_IMAGE = "tritonserver-sim"
+DEBIAN_HTTP = "trtllm-testbed-debian"
+DEBIAN_HTTP_PORT = 5102
 MIRRORS = REPO / ".cache" / "debian-mirror"
 SUITE = "bookworm"
-LAYOUT = "1"  # bump when the mirror's layout changes, so caches are rebuilt
+LAYOUT = "2"  # bump when the mirror's layout changes, so caches are rebuilt
 
 REGISTRY = "trtllm-testbed-registry"
 REGISTRY_PORT = 5000
@@ -83,9 +93,10 @@ def locked(path: Path):
 # --- Debian mirror -----------------------------------------------------------------
 
 
-def debian_key(rootfs: str) -> str:
-    digest = hashlib.sha256(LAYOUT.encode() + b"\0" + rootfs.encode() + b"\0")
-    digest.update("\n".join(images.read_list(PACKAGES)).encode())
+def debian_key(rootfs: str, serving_rootfs: str) -> str:
+    digest = hashlib.sha256(LAYOUT.encode() + b"\0" + rootfs.encode() + b"\0" + serving_rootfs.encode() + b"\0")
+    digest.update("\n".join(images.read_list(PACKAGES)).encode() + b"\0")
+    digest.update("\n".join(images.read_list(IMAGE_PACKAGES)).encode())
     return digest.hexdigest()[:12]
 
 
@@ -98,8 +109,8 @@ def copy_from_image(image: str, paths: dict[str, Path]) -> None:
         run("docker", "rm", container, stdout=subprocess.DEVNULL)
 
 
-def download_closure(rootfs: str, work: Path, pool: Path) -> None:
-    """Download the packages and what apt would add to the node's installed set."""
+def download_closure(rootfs: str, work: Path, pool: Path, packages: Path = PACKAGES) -> None:
+    """Download the packages and what apt would add to the installed set of the root filesystem."""
     for sub in ("state/lists/partial", "cache/archives/partial", "sources.list.d"):
         (work / sub).mkdir(parents=True, exist_ok=True)
     # The node's own package database and the apt sources its root filesystem was built from.
@@ -116,10 +127,11 @@ def download_closure(rootfs: str, work: Path, pool: Path) -> None:
         "-o", "APT::Install-Recommends=1",
     ]
     run(*apt, "update", stdout=subprocess.DEVNULL)
-    run(*apt, "install", "--download-only", "--yes", *images.read_list(PACKAGES), stdout=subprocess.DEVNULL)
-    pool.mkdir(parents=True)
+    run(*apt, "install", "--download-only", "--yes", *images.read_list(packages), stdout=subprocess.DEVNULL)
+    pool.mkdir(parents=True, exist_ok=True)
     for deb in (work / "cache" / "archives").glob("*.deb"):
-        shutil.move(str(deb), pool / deb.name)
+        if not (pool / deb.name).exists():
+            shutil.move(str(deb), pool / deb.name)
 
 
 def standin_docker_ce(pool: Path, work: Path, dest: Path) -> None:
@@ -196,7 +208,8 @@ def prune_mirrors(keep: Path) -> None:
 
 def build_debian() -> Path:
     rootfs = images.build_rootfs(NODE_IMAGE)
-    key = debian_key(rootfs)
+    serving_rootfs = images.build_rootfs(SERVING_IMAGE)
+    key = debian_key(rootfs, serving_rootfs)
     mirror = MIRRORS / key
     done = mirror / "dists" / SUITE / "InRelease"
     if done.exists():
@@ -213,6 +226,8 @@ def build_debian() -> Path:
         shutil.rmtree(work, ignore_errors=True)
         try:
             download_closure(rootfs, work, staging / "pool" / "main")
+            shutil.rmtree(work)
+            download_closure(serving_rootfs, work, staging / "pool" / "main", IMAGE_PACKAGES)
             log(f"downloaded the closure in {time.monotonic() - started:.1f}s")
             standin_docker_ce(staging / "pool" / "main", work, staging / "standins")
             log(f"made the docker-ce stand-in at {time.monotonic() - started:.1f}s")
@@ -313,6 +328,38 @@ def build_registry() -> str:
     return f"http://{gateway}:{REGISTRY_PORT}"
 
 
+def ensure_debian_http(mirror: Path) -> str:
+    """The mirror over HTTP on the bridge gateway (image builds on a node cannot mount it)."""
+    gateway = bridge_gateway()
+    image = images.build(NODE_IMAGE)[0]
+    wanted = f"{image} {mirror} true"
+    state = subprocess.run(["docker", "inspect", "--format",
+                            '{{.Config.Image}} {{index .Config.Labels "org.trtllm-deploy.mirror"}} {{.State.Running}}',
+                            DEBIAN_HTTP], capture_output=True, text=True)
+    if state.returncode == 0 and state.stdout.strip() != wanted:
+        run("docker", "rm", "--force", DEBIAN_HTTP, stdout=subprocess.DEVNULL)
+    if state.returncode != 0 or state.stdout.strip() != wanted:
+        run("docker", "run", "--detach", "--name", DEBIAN_HTTP, "--restart", "unless-stopped",
+            "--label", "org.trtllm-deploy.testbed=debian", "--label", f"org.trtllm-deploy.mirror={mirror}",
+            "--publish", f"127.0.0.1:{DEBIAN_HTTP_PORT}:8000", "--publish", f"{gateway}:{DEBIAN_HTTP_PORT}:8000",
+            "--volume", f"{mirror}:/srv/debian-mirror:ro", "--entrypoint", "python3", image,
+            "-m", "http.server", "--directory", "/srv/debian-mirror", "8000", stdout=subprocess.DEVNULL)
+        CHANGES.append(f"started {DEBIAN_HTTP}")
+    deadline = time.monotonic() + DEADLINE_S
+    url = f"http://127.0.0.1:{DEBIAN_HTTP_PORT}/dists/{SUITE}/InRelease"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{DEBIAN_HTTP} did not serve {url} within {DEADLINE_S}s")
+        time.sleep(0.2)
+    return f"http://{gateway}:{DEBIAN_HTTP_PORT}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("parts", nargs="*", metavar="{debian,registry}", help="what to make ready (default: both)")
@@ -323,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {}
     for part in args.parts or ["debian", "registry"]:
         started = time.monotonic()
-        result[part] = str(build_debian()) if part == "debian" else build_registry()
+        if part == "debian":
+            mirror = build_debian()
+            result.update(debian=str(mirror), debian_http=ensure_debian_http(mirror))
+        else:
+            result[part] = build_registry()
         log(f"{part} ready in {time.monotonic() - started:.1f}s")
     result["changed"] = bool(CHANGES)
     print(json.dumps(result))

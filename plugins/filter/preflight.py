@@ -100,19 +100,24 @@ def length_problems(config: dict, max_input_len, max_output_len) -> list[str]:
 
 
 def tp_preflight(config, tp_size, gpus, pp_size=1, dtype="float16", kv_cache_free_gpu_mem_fraction=0.9,
-                 max_input_len=None, max_output_len=None):
-    tp, pp = int(tp_size), int(pp_size)
+                 max_input_len=None, max_output_len=None, members=1):
+    tp, pp, members = int(tp_size), int(pp_size), int(members)
     problems = []
     count = int(gpus.get("count", 0))
-    if tp * pp > count:
-        problems.append(f"tp_size {tp} x pp_size {pp} needs {tp * pp} GPUs; this node has {count}")
+    if members > 1 and (tp * pp) % members:
+        problems.append(f"tp_size {tp} x pp_size {pp} = {tp * pp} ranks do not split evenly over the cluster's "
+                        f"{members} hosts")
+    elif tp * pp // members > count:
+        problems.append(f"tp_size {tp} x pp_size {pp} needs {tp * pp} GPUs"
+                        + (f", {tp * pp // members} on each of the cluster's {members} hosts" if members > 1 else "")
+                        + f"; this node has {count}")
     heads = int(config["num_attention_heads"])
     if heads % tp:
         problems.append(f"tp_size {tp} does not divide the model's {heads} attention heads")
     kv_heads = int(config.get("num_key_value_heads", heads))
     if kv_heads % tp and tp % kv_heads:
         problems.append(f"tp_size {tp} and the model's {kv_heads} KV heads do not divide each other")
-    memories = [int(g.get("memory_total_mib", 0)) for g in gpus.get("gpus", [])][: tp * pp]
+    memories = [int(g.get("memory_total_mib", 0)) for g in gpus.get("gpus", [])][: max(tp * pp // members, 1)]
     if memories and not problems:
         weights_gib = parameter_count(config) * DTYPE_BYTES.get(dtype, 2) / (tp * pp) / 1024**3
         memory_gib = min(memories) / 1024

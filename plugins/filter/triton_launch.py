@@ -63,10 +63,12 @@ _value:
 """
 
 
-def triton_server_command(world_size, model_repo, http_port, grpc_port, metrics_port, tensorrt_llm_model_names=None):
+def triton_server_command(world_size, model_repo, http_port, grpc_port, metrics_port, tensorrt_llm_model_names=None,
+                          cluster=None):
     try:
         return triton_launch.server_command(int(world_size), str(model_repo), int(http_port), int(grpc_port),
-                                            int(metrics_port), tensorrt_llm_model_names)
+                                            int(metrics_port), tensorrt_llm_model_names,
+                                            cluster=dict(cluster) if cluster else None)
     except (TypeError, ValueError) as err:
         raise AnsibleFilterError(f"triton_server_command: {err}") from None
 

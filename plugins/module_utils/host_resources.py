@@ -5,7 +5,9 @@ listens on a TCP port. Pure functions over the file system and /proc, so they te
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 
 TCP_LISTEN = "0A"  # the state column of /proc/net/tcp for a listening socket (include/net/tcp_states.h)
 
@@ -75,3 +77,18 @@ def ports_in_use(ports: list[int], proc: str = "/proc") -> list[dict]:
     busy = {port: listening[port] for port in ports if port in listening}
     owners = socket_owners(set(busy.values()), proc) if busy else {}
     return [{"port": port, **owners.get(inode, {"pid": None, "process": None})} for port, inode in sorted(busy.items())]
+
+
+def reach(address: str, port: int, timeout: float = 5.0) -> dict:
+    """Whether this host reaches address:port over TCP: `open` (something listens), `refused` (the host answered,
+    nothing listens yet: reachable) or `unreachable` (no answer within timeout, no route, a filter), with the
+    socket's error."""
+    try:
+        with socket.create_connection((address, int(port)), timeout=timeout):
+            return {"address": address, "port": int(port), "state": "open", "error": None}
+    except ConnectionRefusedError:
+        return {"address": address, "port": int(port), "state": "refused", "error": None}
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (
+            exc.strerror or errno.errorcode.get(exc.errno, str(exc)))
+        return {"address": address, "port": int(port), "state": "unreachable", "error": reason}

@@ -32,6 +32,21 @@ options:
     type: list
     elements: int
     default: []
+  reach:
+    description:
+      - Hosts this host must reach over TCP on O(reach_port) (the other hosts of a multi-node instance), by name,
+        each with its address.
+      - Each is reported in RV(reach); a refused connection counts as reached (the host answered).
+    type: dict
+    default: {}
+  reach_port:
+    description: The TCP port of O(reach).
+    type: int
+    default: 22
+  reach_timeout:
+    description: Seconds to wait for each address of O(reach).
+    type: int
+    default: 5
   container:
     description:
       - Name of a Docker container whose state is reported in RV(container_running).
@@ -90,11 +105,17 @@ container_running:
   description: Whether the container named in O(container) runs.
   returned: always
   type: bool
+reach:
+  description: One entry per host of O(reach), sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: gpu-2, address: 10.0.0.2, port: 2233, state: refused, error: null}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.trtllm.deploy.plugins.module_utils.host_resources import disk, ports_in_use
+from ansible_collections.trtllm.deploy.plugins.module_utils.host_resources import disk, ports_in_use, reach
 
 
 def container_running(module: AnsibleModule, name: str | None) -> bool:
@@ -110,6 +131,9 @@ def main() -> None:
         argument_spec={
             "paths": {"type": "list", "elements": "path", "default": []},
             "ports": {"type": "list", "elements": "int", "default": []},
+            "reach": {"type": "dict", "default": {}},
+            "reach_port": {"type": "int", "default": 22},
+            "reach_timeout": {"type": "int", "default": 5},
             "container": {"type": "str"},
         },
         supports_check_mode=True,
@@ -122,6 +146,8 @@ def main() -> None:
         disk=[disk(path) for path in module.params["paths"]],
         ports_in_use=ports_in_use(module.params["ports"]),
         container_running=container_running(module, module.params["container"]),
+        reach=[dict(reach(str(address), module.params["reach_port"], module.params["reach_timeout"]), name=name)
+               for name, address in sorted(module.params["reach"].items())],
     )
 
 

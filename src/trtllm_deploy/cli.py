@@ -81,7 +81,11 @@ def balances(balancer: dict) -> bool:
 
 
 def serves(status: dict) -> bool:
-    """Container running, every model READY, and a generate request answered."""
+    """Container running, every model READY, and a generate request answered; a cluster's member other than
+    rank 0 (it answers through rank 0) with its container running."""
+    cluster = status.get("cluster") or {}
+    if cluster and str(cluster.get("is_rank0")) not in ("True", "true"):
+        return status.get("container") == "running"
     ready = len(status.get("models_ready") or [])
     return (status.get("container") == "running" and str(status.get("answers")) == "True"
             and ready > 0 and str(ready) == str(status.get("models_total")))
@@ -133,10 +137,14 @@ def status_table(report: dict, plain: bool = True) -> str:
         status = host.get("status") or {}
         container = status.get("container", "unknown")
         answers = {True: "yes", "True": "yes"}.get(status.get("answers"), "no")
+        models = f"{len(status.get('models_ready') or [])}/{status.get('models_total', '?')}"
+        endpoint = status.get("endpoint", "-")
+        cluster = status.get("cluster") or {}
+        if cluster and str(cluster.get("is_rank0")) not in ("True", "true"):  # a member answers through rank 0
+            models, endpoint, answers = "-", f"rank 0: {cluster.get('rank0')}", "via rank 0"
         rows.append([name, cell(container, "green" if container == "running" else "red"), status.get("restarts", "-"),
-                     status.get("engine_key") or "-",
-                     f"{len(status.get('models_ready') or [])}/{status.get('models_total', '?')}",
-                     status.get("endpoint", "-"), cell(answers, "green" if answers == "yes" else "red")])
+                     status.get("engine_key") or "-", models, endpoint,
+                     cell(answers, "red" if answers == "no" else "green")])
     return table(columns, rows, plain)
 
 

@@ -274,6 +274,11 @@ def test_the_fleet_table_shows_each_balancers_endpoint_and_backends_and_status_c
     assert [line.split() for line in lines[2:]] == [["lb", "http://10.0.0.9:8000", "gpu-1", "UP", "3", "L7OK"],
                                                     ["lb", "http://10.0.0.9:8000", "gpu-2", "MAINT", "0", "-"]]
     assert cli.fleet_table({"hosts": {"gpu-1": {"status": {}}}}) == "", "no balancer, no table"
+    member = {"container": "running", "restarts": 0, "engine_key": "abc", "models_ready": [], "models_total": "5",
+              "answers": "False", "cluster": {"name": "c", "rank0": "gpu-a", "is_rank0": False}}
+    assert cli.serves(member) and not cli.serves(dict(member, container="exited"))
+    assert cli.status_table({"hosts": {"gpu-b": {"status": member}}}).splitlines()[2].split() == [
+        "gpu-b", "running", "0", "abc", "-", "rank", "0:", "gpu-a", "via", "rank", "0"]
     assert [line.split()[0] for line in cli.status_table(report).splitlines()[2:]] == ["gpu-1"]
     assert cli.balances(balancer)
     assert not cli.balances(dict(balancer, servers={"gpu-1": {"status": "DOWN"}}))

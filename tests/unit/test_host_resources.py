@@ -95,3 +95,24 @@ def test_weight_bytes_of_llama3_8b_in_float16():
     config = {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
               "intermediate_size": 14336, "vocab_size": 128256}
     assert round(weight_bytes(config, "float16") / 1e9, 1) == 16.1
+
+
+def test_reach_tells_a_listener_a_refusal_and_no_answer_apart(monkeypatch):
+    import errno
+
+    from ansible_collections.trtllm.deploy.plugins.module_utils import host_resources
+    from ansible_collections.trtllm.deploy.plugins.module_utils.host_resources import reach
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        assert reach("127.0.0.1", port)["state"] == "open"
+    assert reach("127.0.0.1", port)["state"] == "refused", "the host answered: reachable, nothing listens"
+    # No network beyond loopback here: what the socket says of a filtered or routeless address.
+    for error, said in ((TimeoutError(), "timed out"), (OSError(errno.EHOSTUNREACH, "No route to host"),
+                                                         "No route to host")):
+        def fail(*args, error=error, **kwargs):
+            raise error
+        monkeypatch.setattr(host_resources.socket, "create_connection", fail)
+        assert reach("10.0.0.2", 2233) == {"address": "10.0.0.2", "port": 2233, "state": "unreachable", "error": said}

@@ -40,3 +40,11 @@ def test_the_fleet_has_one_balancer_outside_the_gpu_nodes(repo):
                                        check=True, capture_output=True, text=True, env=env).stdout)
     assert groups["load_balancers"]["hosts"] == ["balancer-1"]
     assert "load_balancers" not in groups["gpu_nodes"].get("children", [])
+
+
+def test_the_multinode_sample_is_one_cluster_whose_ranks_are_its_gpus(repo):
+    hosts = hostvars(repo, "multinode")
+    assert sorted(hosts) == ["gpu-a", "gpu-b"]
+    for host in hosts.values():
+        assert (host["trtllm_cluster"], host["trtllm_tp_size"], host["nvidia_runtime_min_gpus"]) == ("llama70b", 8, 4)
+        assert host["trtllm_tp_size"] == len(hosts) * host["nvidia_runtime_min_gpus"]

@@ -36,3 +36,14 @@ def test_70b_does_not_fit_one_gpu_and_says_why():
     (problem,) = tp_preflight(LLAMA3_70B, 1, gpus(8))
     assert problem.startswith("weights need about 131.4 GiB per GPU (70.55B parameters x 2 bytes / 1 GPUs)")
     assert tp_preflight(LLAMA3_70B, 4, gpus(8)) == []
+
+
+def test_a_cluster_member_holds_its_share_of_the_ranks():
+    # Llama-3-70B at tp 8 over two 4-GPU hosts: 4 ranks each, ~16 GiB of weights per 80 GiB GPU.
+    assert tp_preflight(LLAMA3_70B, 8, gpus(4), members=2) == []
+    assert tp_preflight(LLAMA3_70B, 8, gpus(2), members=2) == [
+        "tp_size 8 x pp_size 1 needs 8 GPUs, 4 on each of the cluster's 2 hosts; this node has 2"]
+    assert tp_preflight(LLAMA3_70B, 8, gpus(4), members=3) == [
+        "tp_size 8 x pp_size 1 = 8 ranks do not split evenly over the cluster's 3 hosts"]
+    # 70B in float16 over two hosts of one 40 GiB GPU each: 66 GiB of weights per GPU do not fit.
+    assert "raise tp_size" in tp_preflight(LLAMA3_70B, 2, gpus(1, mib=40960), members=2)[0]

@@ -39,6 +39,43 @@ def test_a_world_size_below_one_is_refused():
         triton_server_command(0, REPO_DIR, 8000, 8001, 8002)
 
 
+CLUSTER = {"hosts": ["10.0.0.1", "10.0.0.2"], "slots": 1, "ssh_port": 2233, "key": "/etc/trtllm-cluster/id",
+           "known_hosts": "/etc/trtllm-cluster/known_hosts", "interface": "eth1"}
+
+
+def test_a_cluster_command_launches_ranks_over_the_members_with_rank0s_flags_of_nvidias_guides():
+    ours = triton_server_command(2, REPO_DIR, 8000, 8001, 8002, cluster=CLUSTER)
+    first_rank = ours.index("-n")
+    options = ours[2:first_rank]
+    assert ours[:2] == ["mpirun", "--allow-run-as-root"]
+    assert options[options.index("--host") + 1] == "10.0.0.1:1,10.0.0.2:1"
+    assert "plm_rsh_agent" in options and options[options.index("plm_rsh_agent") + 1] == "ssh"
+    assert options[options.index("plm_rsh_args") + 1] == (
+        "-p 2233 -i /etc/trtllm-cluster/id -o UserKnownHostsFile=/etc/trtllm-cluster/known_hosts "
+        "-o StrictHostKeyChecking=yes -o BatchMode=yes")
+    for pair in (["btl_tcp_if_include", "eth1"], ["oob_tcp_if_include", "eth1"]):
+        assert options[options.index(pair[0]):options.index(pair[0]) + 2] == pair
+    ranks = " ".join(ours[first_rank:]).split(" : ")
+    # -x belongs to its app context in an MPMD command line: every rank gets the environment and NCCL's interface.
+    for rank in ranks:
+        assert rank.startswith("-n 1 -x NCCL_SOCKET_IFNAME=eth1 -x PATH -x LD_LIBRARY_PATH /opt/tritonserver/"), rank
+    assert "--allow-http=false" not in ranks[0] and "--model-control-mode" not in ranks[0]
+    assert all(flag in ranks[1] for flag in ("--allow-http=false", "--allow-grpc=false", "--allow-metrics=false",
+                                             "--model-control-mode=explicit", "--load-model=tensorrt_llm"))
+    # The single-host command is r24.04's, unchanged.
+    exported = {"-x", "NCCL_SOCKET_IFNAME=eth1", "PATH", "LD_LIBRARY_PATH"}
+    assert triton_server_command(2, REPO_DIR, 8000, 8001, 8002) == ours[:2] + [
+        a for a in ours[first_rank:]
+        if a not in ("--allow-http=false", "--allow-grpc=false", "--allow-metrics=false", *exported)]
+
+
+def test_a_cluster_whose_hosts_and_slots_do_not_make_the_world_size_is_refused():
+    with pytest.raises(AnsibleFilterError, match="2 hosts x 2 GPUs is 4 ranks, not the world size 2"):
+        triton_server_command(2, REPO_DIR, 8000, 8001, 8002, cluster=dict(CLUSTER, slots=2))
+    with pytest.raises(AnsibleFilterError, match="at least two hosts"):
+        triton_server_command(2, REPO_DIR, 8000, 8001, 8002, cluster=dict(CLUSTER, hosts=["10.0.0.1"]))
+
+
 SPEC = {"image": "nvcr.io/nvidia/tritonserver:24.04-trtllm-python-py3", "network_mode": "host", "shm_size": "2g",
         "ulimits": ["memlock:-1:-1", "stack:67108864:67108864"], "runtime": "nvidia", "gpus": "all",
         "env": {"NCCL_DEBUG": "WARN"}, "mounts": {"/models": "/root/models", "/tensorrtllm_backend": "/opt/b"}}

@@ -43,8 +43,23 @@ def strict_bool(text):
             "False": False, "false": False, "FALSE": False, "0": False}.get(text)
 
 
-def visible_gpus(device_ids):
-    """The GPUs this rank may use (cuda.visible_gpus() entries), or None when the test bed allows no GPU."""
+# kDefaultGpusPerNode of TensorRT-LLM 0.9.0's worldConfig.h: without gpu_device_ids a rank's device is
+# rank % 8, whatever the host has (NVIDIA/TensorRT-LLM#1494: rank 1 of two 1-GPU nodes asks for GPU 1).
+GPUS_PER_NODE = 8
+
+
+def rank_device(rank, device_ids):
+    """The CUDA device of a rank, as WorldConfig picks it: deviceIds[rank % len(deviceIds)], deviceIds the
+    gpu_device_ids parameter or 0..7, checked as worldConfig.cpp checks them (never against the host's GPUs)."""
+    ids = device_ids or list(range(GPUS_PER_NODE))
+    if len(ids) > GPUS_PER_NODE or max(ids) >= GPUS_PER_NODE or min(ids) < 0 or len(set(ids)) != len(ids):
+        raise EngineError(f"Assertion failed: invalid gpu_device_ids {ids} (at most {GPUS_PER_NODE} distinct ids "
+                          f"from 0 to {GPUS_PER_NODE - 1})")
+    return ids[rank % len(ids)]
+
+
+def visible_gpus():
+    """The GPUs of this host (cuda.visible_gpus() entries), or None when the test bed allows no GPU."""
     if cuda.no_gpu_allowed():
         return None
     gpus = cuda.visible_gpus()
@@ -52,7 +67,7 @@ def visible_gpus(device_ids):
         raise pb_utils.TritonModelException(
             "[TensorRT-LLM][ERROR] CUDA runtime error in cudaGetDeviceCount(): no CUDA-capable device is detected "
             "(start the container with GPUs: --gpus all)")
-    return [gpus[i] for i in device_ids if i < len(gpus)] if device_ids else gpus
+    return gpus
 
 
 def hold_gpu_memory(gpu, engine_config, world_size, fraction):
@@ -126,11 +141,13 @@ class TritonPythonModel:
         device_ids = [int(i) for i in values.get("gpu_device_ids", "").split(",") if i.strip()]
         try:
             config = read_config(self.engine_dir)
-            gpus = visible_gpus(device_ids)
-            if gpus is not None and len(gpus) < world_size:
-                raise EngineError(f"{world_size} rank(s) need {world_size} GPU(s); this node shows {len(gpus)}")
+            gpus = visible_gpus()
+            device = rank_device(rank, device_ids)
+            if gpus is not None and device >= len(gpus):
+                raise EngineError(f"CUDA runtime error in cudaSetDevice(device): invalid device ordinal (rank {rank} "
+                                  f"asks for GPU {device}; this host has {len(gpus)}: set gpu_device_ids)")
             if gpus is not None:
-                self.memory = hold_gpu_memory(gpus[rank % len(gpus)], config, world_size, fraction)
+                self.memory = hold_gpu_memory(gpus[device], config, world_size, fraction)
             if rank > 0:
                 log("info", f"rank {rank} of {world_size}: serving its shard to rank 0")
                 serve_worker(self.engine_dir, rank)

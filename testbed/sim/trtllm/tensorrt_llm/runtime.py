@@ -1,15 +1,23 @@
 """Running stand-in engines: one process per MPI rank, rank 0 leads.
 
 Rank 0 drives generation and sums the partial results of the other tensor-parallel
-ranks, which it reaches over a Unix socket named after the MPI job (the real
-runtime uses NCCL between GPUs). Ranks > 0 only serve their shard, so, as with the
+ranks (the real runtime uses NCCL between GPUs). On one host it reaches them over a
+Unix socket named after the MPI job. When the job's ranks span hosts it listens on
+TCP on the address of the interface NCCL_SOCKET_IFNAME picks, and tells the others
+that address through MPI itself (MPI_Bcast from rank 0, as TensorRT-LLM hands out
+NCCL's unique id), so a rank on another host reaches it only when MPI and the
+interface variables are right. Ranks > 0 only serve their shard, so, as with the
 real backend, their Triton servers never finish loading and only rank 0 serves.
 """
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import hashlib
 import os
+import socket
+import struct
 import threading
 import time
 from multiprocessing.connection import Client, Connection, Listener
@@ -27,11 +35,61 @@ def mpi_rank_and_size() -> tuple[int, int]:
     return rank, size
 
 
+def spans_hosts() -> bool:
+    """Whether the MPI job has ranks on other hosts (Open MPI: fewer ranks here than in the world)."""
+    _, size = mpi_rank_and_size()
+    return int(os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", size)) < size
+
+
 def rendezvous(engine_dir: Path) -> tuple[str, bytes]:
     """A socket path and key shared by the ranks of one MPI job and no other job."""
     job = os.environ.get("PMIX_NAMESPACE") or os.environ.get("OMPI_MCA_ess_base_jobid")  # noqa: SIM112 or "single"
     digest = hashlib.sha256(f"{job}\0{engine_dir.resolve()}".encode()).hexdigest()
     return f"/tmp/trtllm-sim-{digest[:16]}.sock", digest.encode()
+
+
+def interface_address(spec: str | None = None) -> str:
+    """The IPv4 address of the interface NCCL would use: NCCL_SOCKET_IFNAME's prefixes (`^` excludes them,
+    `=` matches names exactly), else the first interface that is neither lo nor docker*."""
+    spec = os.environ.get("NCCL_SOCKET_IFNAME", "") if spec is None else spec
+    exclude = spec.startswith("^")
+    spec = spec.lstrip("^")
+    exact = spec.startswith("=")
+    prefixes = [p for p in spec.lstrip("=").split(",") if p] or (["lo", "docker"] if not spec else [])
+    exclude = exclude or not spec
+
+    def chosen(name: str) -> bool:
+        hit = any(name == p if exact else name.startswith(p) for p in prefixes)
+        return not hit if exclude else hit
+
+    for _, name in socket.if_nameindex():
+        if not chosen(name):
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:  # SIOCGIFADDR
+                answer = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+            except OSError:
+                continue  # no IPv4 address
+            return socket.inet_ntoa(answer[20:24])
+    raise EngineError(f"no network interface matches NCCL_SOCKET_IFNAME={spec or '(unset)'!r}: "
+                      f"this host has {', '.join(n for _, n in socket.if_nameindex())}")
+
+
+class MPI:
+    """The few calls of Open MPI's C API the stand-in needs, through ctypes (libmpi of the image's Open MPI)."""
+
+    def __init__(self):
+        self.lib = ctypes.CDLL("libmpi.so.40", mode=ctypes.RTLD_GLOBAL)
+        if self.lib.MPI_Init(None, None) != 0:
+            raise EngineError("MPI_Init failed")
+        self.world = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.in_dll(self.lib, "ompi_mpi_comm_world")))
+        self.char = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.in_dll(self.lib, "ompi_mpi_char")))
+
+    def bcast_text(self, text: str = "", size: int = 256) -> str:
+        buffer = ctypes.create_string_buffer(text.encode(), size)
+        if self.lib.MPI_Bcast(buffer, size, self.char, 0, self.world) != 0:
+            raise EngineError("MPI_Bcast failed")
+        return buffer.value.decode()
 
 
 def load_shard(engine_dir: Path, rank: int) -> tuple[dict, Shard]:
@@ -58,9 +116,14 @@ class Leader:
 
     def _accept(self, engine_dir: Path, world_size: int, timeout: float) -> None:
         address, key = rendezvous(engine_dir)
-        if os.path.exists(address):
-            os.unlink(address)
-        listener = Listener(address, family="AF_UNIX", authkey=key)
+        if spans_hosts():
+            listener = Listener((interface_address(), 0), family="AF_INET", authkey=key)
+            host, port = listener.address
+            MPI().bcast_text(f"{host}:{port}")
+        else:
+            if os.path.exists(address):
+                os.unlink(address)
+            listener = Listener(address, family="AF_UNIX", authkey=key)
         listener._listener._socket.settimeout(timeout)
         try:
             while len(self.peers) < world_size - 1:
@@ -100,10 +163,14 @@ def serve_worker(engine_dir: Path, rank: int, timeout: float = 300.0) -> None:
     """Ranks > 0: serve this rank's shard to rank 0 until it goes away. Never returns early."""
     _, shard = load_shard(engine_dir, rank)
     address, key = rendezvous(engine_dir)
+    family = "AF_UNIX"
+    if spans_hosts():
+        host, _, port = MPI().bcast_text().rpartition(":")
+        address, family = (host, int(port)), "AF_INET"
     deadline = time.monotonic() + timeout
     while True:
         try:
-            conn = Client(address, family="AF_UNIX", authkey=key)
+            conn = Client(address, family=family, authkey=key)
             break
         except (FileNotFoundError, ConnectionRefusedError):
             if time.monotonic() > deadline:

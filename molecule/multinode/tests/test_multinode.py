@@ -1,0 +1,123 @@
+"""One instance over two 1-GPU nodes (tp 2): rank 0 serves what one 2-GPU node serves, only rank 0 listens, the
+instance falls with a member's rank and comes back, the private key stays on rank 0's host, and a member rank 0
+cannot reach fails the preflight by name before anything changes."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from node_http import triton  # noqa: E402
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+RANK0, MEMBER, REFERENCE = "trtllm-mol-mn-0", "trtllm-mol-mn-1", "trtllm-mol-mn-ref"
+KEY = "/etc/trtllm-deploy/cluster/id_ed25519"
+PROMPTS = ["What is machine learning?", "Name three colours.", "Write a haiku about GPUs.", "2 + 2 ="]
+
+
+def node(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def generate(name, prompt, max_tokens=24):
+    body = {"text_input": prompt, "max_tokens": max_tokens, "bad_words": "", "stop_words": "", "pad_id": 2, "end_id": 2}
+    return triton(node(name), "/v2/models/ensemble/generate", body)["text_output"]
+
+
+def cmdlines(name, container="triton_server"):
+    """Whole command lines of the processes in the node's serving container."""
+    script = ("import glob\nfor p in glob.glob('/proc/[0-9]*/cmdline'):\n    try:\n"
+              "        print(open(p, 'rb').read().replace(bytes(1), b' ').decode().strip())\n"
+              "    except OSError:\n        pass\n")
+    return node(name).check_output("docker exec %s python3 -c %s", container, script).splitlines()
+
+
+def listens(name, port=8000):
+    """Whether something on the node listens on the TCP port (its /proc/net/tcp, host network)."""
+    table = node(name).check_output("cat /proc/net/tcp /proc/net/tcp6")
+    return any(f":{port:04X} " in line and line.split()[3] == "0A" for line in table.splitlines()[1:])
+
+
+def ready(name):
+    result = node(name).run("python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:8000/v2/health/"
+                            "ready', timeout=5)\"")
+    return result.rc == 0
+
+
+def test_rank0_answers_what_tp2_on_one_node_answers():
+    for prompt in PROMPTS:
+        assert generate(RANK0, prompt) == generate(REFERENCE, prompt), prompt
+
+
+def test_the_ranks_run_on_both_members_and_only_rank0_listens():
+    leader = [p for p in cmdlines(RANK0) if p.startswith("mpirun ")]
+    assert len(leader) == 1 and "--host" in leader[0] and "plm_rsh_agent ssh" in leader[0], leader
+    ranks = [p for p in cmdlines(MEMBER) if p.startswith("/opt/tritonserver/bin/tritonserver")]
+    assert len(ranks) == 1 and "--allow-http=false" in ranks[0] and "--load-model=tensorrt_llm" in ranks[0], ranks
+    assert any("/usr/sbin/sshd -D -e -f /etc/trtllm-cluster/sshd_config" in p for p in cmdlines(MEMBER))
+    assert listens(RANK0) and not listens(MEMBER)
+    assert not [p for p in cmdlines(RANK0) if p.startswith("/opt/tritonserver/bin/tritonserver")
+                and "--allow-http=false" in p], "rank 0 runs no rank of its own with HTTP off"
+
+
+def test_the_private_key_stays_on_rank0s_host_and_in_no_argument_list_or_log():
+    rank0 = node(RANK0)
+    assert rank0.file(KEY).mode == 0o600 and rank0.file(KEY).user == "root"
+    secret = "".join(line for line in rank0.file(KEY).content_string.splitlines() if "PRIVATE KEY" not in line)
+    assert len(secret) > 40
+    assert not node(MEMBER).file(KEY).exists
+    for name in (RANK0, MEMBER):
+        host = node(name)
+        haystack = "\n".join(cmdlines(name)) + host.check_output("docker inspect triton_server")
+        haystack += host.check_output("docker logs triton_server 2>&1 | tail -n 2000")
+        assert secret[:40] not in haystack, name
+
+
+def wait(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not within {seconds}s"
+        time.sleep(0.5)
+    return seconds - (deadline - time.monotonic())
+
+
+def test_a_killed_rank_on_the_member_brings_the_instance_down_and_back():
+    rank0 = node(RANK0)
+    started = rank0.check_output("docker inspect -f '{{.State.StartedAt}}' triton_server")
+    node(MEMBER).check_output("docker exec triton_server pkill -9 -x tritonserver")
+    down = wait(lambda: not ready(RANK0), 60, "rank 0 down")
+    back = wait(lambda: ready(RANK0), 300, "rank 0 serving again")
+    print(f"member's rank killed: rank 0 down after {down:.1f}s, serving again {back:.1f}s later")
+    assert rank0.check_output("docker inspect -f '{{.State.StartedAt}}' triton_server") != started, \
+        "Docker restarted rank 0's container (mpirun ended with the job)"
+    assert generate(RANK0, PROMPTS[0]) == generate(REFERENCE, PROMPTS[0])
+
+
+def test_a_member_rank0_cannot_reach_fails_the_preflight_by_name_before_anything_changes():
+    rank0, member = node(RANK0), node(MEMBER)
+    # The node's own address (eth0), not its Docker engine's bridge, which every node has alike.
+    address = rank0.check_output("ip -4 -o addr show dev eth0").split()[3].split("/")[0]
+    containers = {name: node(name).check_output("docker inspect -f '{{.Id}} {{.State.StartedAt}}' triton_server")
+                  for name in (RANK0, MEMBER)}
+    # The member drops everything from rank 0's address, as a firewall would.
+    member.check_output(f"nft add table inet trtllm_test && nft add chain inet trtllm_test input "
+                        f"'{{ type filter hook input priority 0; }}' && nft add rule inet trtllm_test input "
+                        f"ip saddr {address} drop")
+    try:
+        run = subprocess.run(["ansible-playbook", "playbooks/site.yml", "-i", str(Path(INVENTORY).parent),
+                              "-e", "trtllm_max_batch_size=128"], cwd=PROJECT, capture_output=True, text=True,
+                             timeout=900)
+    finally:
+        member.check_output("nft delete table inet trtllm_test")
+    assert run.returncode != 0
+    said = run.stdout + run.stderr
+    assert f"{MEMBER}" in said and "2233" in said and "did not answer" in said, said[-3000:]
+    for name, before in containers.items():
+        assert node(name).check_output("docker inspect -f '{{.Id}} {{.State.StartedAt}}' triton_server") == before
+    config = rank0.file("/opt/trtllm/tensorrtllm_backend/triton_model_repo/tensorrt_llm/config.pbtxt").content_string
+    assert "max_batch_size: 128" not in config

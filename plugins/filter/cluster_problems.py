@@ -1,0 +1,76 @@
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter cluster_problems: what stops a multi-node instance, before anything changes."""
+
+from __future__ import annotations
+
+from ansible_collections.trtllm.deploy.plugins.module_utils import cluster
+
+DOCUMENTATION = r"""
+name: cluster_problems
+short_description: Members, layout, GPU count, clock and network problems of a multi-node instance
+version_added: 0.4.0
+author:
+  - trtllm-deploy maintainers (@trtllm-deploy)
+description:
+  - Returns a list of messages, empty when the cluster can start. Each member publishes C(trtllm_cluster_layout)
+    (role trtllm, tasks/cluster_preflight.yml); a member without it did not answer the preflight.
+  - The members must agree on tp_size, pp_size, the model, the engine's path and the ssh port; have the same GPU
+    count, whose sum is tp_size x pp_size; have clocks within O(max_clock_skew) seconds; and answer each other
+    on the cluster's address (a refused connection counts as an answer).
+options:
+  _input:
+    description: The cluster's members, rank 0 first.
+    type: list
+    elements: str
+    required: true
+  hostvars:
+    description: Ansible's C(hostvars).
+    type: raw
+    required: true
+  play_hosts:
+    description: The hosts still in the play (C(ansible_play_hosts)); a member outside it did not answer.
+    type: list
+    elements: str
+    required: true
+  reach:
+    description: This host's M(trtllm.deploy.host_resources) C(reach) result towards the other members.
+    type: list
+    elements: dict
+    default: []
+  max_clock_skew:
+    description: Seconds the members' clocks may differ.
+    type: int
+    default: 30
+  seen_from:
+    description: This host's name, for the messages.
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Check the cluster
+  ansible.builtin.assert:
+    that: problems | length == 0
+    fail_msg: "{{ problems | join('; ') }}"
+  vars:
+    problems: "{{ trtllm_cluster_members | trtllm.deploy.cluster_problems(hostvars, ansible_play_hosts, reach.reach) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The problems, each with its numbers; empty when there are none.
+  type: list
+  elements: str
+"""
+
+
+def cluster_problems(members, hostvars, play_hosts, reach=None, max_clock_skew=30, seen_from=""):
+    layouts = {host: (hostvars[host].get("trtllm_cluster_layout") if host in play_hosts and host in hostvars
+                      else None) for host in members}
+    return cluster.cluster_problems(list(members), layouts, list(reach or []), int(max_clock_skew), seen_from)
+
+
+class FilterModule:
+    def filters(self):
+        return {"cluster_problems": cluster_problems}

@@ -1,0 +1,57 @@
+# Copyright: trtllm-deploy contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What stops a multi-node instance before anything changes: its members, their layouts, clocks and network.
+
+No Ansible imports: the filter cluster_problems and the unit tests call it with plain dicts.
+"""
+
+from __future__ import annotations
+
+AGREE = (("tp_size", "trtllm_tp_size"), ("pp_size", "trtllm_pp_size"), ("model", "trtllm_model_name"),
+         ("engine", "trtllm_engine_path"), ("ssh_port", "trtllm_cluster_ssh_port"))
+
+
+def _listing(values: dict) -> str:
+    return ", ".join(f"{host}: {value}" for host, value in values.items())
+
+
+def cluster_problems(members: list[str], layouts: dict[str, dict | None], reach: list[dict] | None = None,
+                     max_clock_skew: int = 30, seen_from: str = "") -> list[str]:
+    """Problems of one cluster. `layouts` maps each member to what it published (tp_size, pp_size, model, engine,
+    ssh_port, gpus, clock) or None when it did not get that far (unreachable or failed); `reach` is this host's
+    host_resources reach result towards the other members."""
+    problems = []
+    if len(members) < 2:
+        return [f"a cluster spans at least two hosts; only {', '.join(members)} has this trtllm_cluster"]
+    absent = [host for host in members if not layouts.get(host)]
+    if absent:
+        problems.append(f"{', '.join(absent)} did not answer the preflight (unreachable or failed): the instance "
+                        "cannot start without every member")
+    here = {host: layouts[host] for host in members if layouts.get(host)}
+    for key, variable in AGREE:
+        values = {host: layout.get(key) for host, layout in here.items()}
+        if len({str(v) for v in values.values()}) > 1:
+            problems.append(f"the members disagree on {variable} ({_listing(values)}); they run one instance")
+    if absent or any(len({str(layout.get(k)) for layout in here.values()}) > 1 for k in ("tp_size", "pp_size")):
+        pass  # the GPU arithmetic needs every member and one layout
+    else:
+        gpus = {host: int(layout.get("gpus") or 0) for host, layout in here.items()}
+        first = next(iter(here.values()))
+        tp, pp = int(first["tp_size"]), int(first["pp_size"])
+        if len(set(gpus.values())) > 1:
+            problems.append(f"the members have different GPU counts ({_listing(gpus)}): each holds the same share of "
+                            "the ranks")
+        elif tp * pp != sum(gpus.values()):
+            problems.append(f"tp_size {tp} x pp_size {pp} = {tp * pp} ranks, but the members have "
+                            f"{sum(gpus.values())} GPUs ({_listing(gpus)}): tp_size x pp_size must equal the "
+                            "members' GPUs")
+    clocks = {host: int(layout["clock"]) for host, layout in here.items() if layout.get("clock") not in (None, "")}
+    if len(clocks) > 1 and max(clocks.values()) - min(clocks.values()) > int(max_clock_skew):
+        problems.append(f"the members' clocks differ by {max(clocks.values()) - min(clocks.values())} s "
+                        f"(more than trtllm_cluster_max_clock_skew {max_clock_skew} s): set up NTP")
+    for target in reach or []:
+        if target.get("state") == "unreachable":
+            problems.append(f"{target.get('name', target['address'])} did not answer {seen_from or 'this host'} at "
+                            f"{target['address']}:{target['port']} ({target.get('error')}): open TCP between the "
+                            "members (the ssh port and the MPI/NCCL interface)")
+    return problems
