@@ -15,26 +15,15 @@ description:
   - Reads only; used by C(trtllm-deploy status) and at the end of a deploy to show the fleet's endpoint.
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
+extends_documentation_fragment:
+  - trtllm.deploy.haproxy
+  - trtllm.deploy.read_only
 options:
-  socket:
-    description: Path of HAProxy's admin socket on the balancer host.
-    type: path
-    default: /run/haproxy/admin.sock
   backends:
     description: The backends (C(pxname)) to report.
     type: list
     elements: str
     required: true
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing.
-  idempotent:
-    support: full
-    description: Changes nothing.
 """
 
 EXAMPLES = r"""

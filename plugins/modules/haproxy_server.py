@@ -21,11 +21,9 @@ description:
     waited and how many requests were in flight.
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
+extends_documentation_fragment:
+  - trtllm.deploy.haproxy
 options:
-  socket:
-    description: Path of HAProxy's admin socket on the balancer host.
-    type: path
-    default: /run/haproxy/admin.sock
   backend:
     description:
       - The backend (C(pxname)) that holds the server.
