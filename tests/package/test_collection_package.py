@@ -40,10 +40,10 @@ TEST_BED_FILES = {"Makefile", "ansible.cfg", "requirements-dev.txt", "pyproject.
 # Everything at the tarball's top level and under inventories/: a new entry there is a decision.
 PRODUCT_TOP = {"MANIFEST.json", "FILES.json", "README.md", "COPYING", "CHANGELOG.md", "requirements.txt", "meta",
                "roles", "plugins", "playbooks", "docs", "inventories", "site.yml"}
-SAMPLE_INVENTORIES = {"a100", "fleet"}
+SAMPLE_INVENTORIES = {"a100", "fleet", "multinode"}
 PRODUCT_FILES = {"MANIFEST.json", "FILES.json", "README.md", "COPYING", "CHANGELOG.md", "requirements.txt",
                  "meta/runtime.yml", "meta/execution-environment.yml", "site.yml", "playbooks/site.yml",
-                 "inventories/a100/hosts.yml", "inventories/fleet/hosts.yml"}
+                 "inventories/a100/hosts.yml", "inventories/fleet/hosts.yml", "inventories/multinode/hosts.yml"}
 # A user's configuration: nothing in it points at the checkout.
 USER_CFG = """[defaults]
 host_key_checking = False

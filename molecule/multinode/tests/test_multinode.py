@@ -2,6 +2,7 @@
 instance falls with a member's rank and comes back, the private key stays on rank 0's host, and a member rank 0
 cannot reach fails the preflight by name before anything changes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -65,17 +66,42 @@ def test_the_ranks_run_on_both_members_and_only_rank0_listens():
                 and "--allow-http=false" in p], "rank 0 runs no rank of its own with HTTP off"
 
 
-def test_the_private_key_stays_on_rank0s_host_and_in_no_argument_list_or_log():
+def test_status_says_rank0_serves_and_the_member_answers_through_it(tmp_path):
+    command = [str(Path(sys.executable).parent / "trtllm-deploy"), "status", "-i", str(Path(INVENTORY).parent),
+               "--plain", "--artifacts", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith("trtllm-mol-mn")}
+    assert rows[RANK0][4] == "5/5" and rows[RANK0][-1] == "yes"
+    assert rows[MEMBER][1] == "running" and rows[MEMBER][4:] == ["-", "rank", "0:", RANK0, "via", "rank", "0"]
+
+
+def test_the_private_key_stays_on_rank0s_host_and_in_no_artifact_argument_list_or_log(tmp_path):
     rank0 = node(RANK0)
     assert rank0.file(KEY).mode == 0o600 and rank0.file(KEY).user == "root"
     secret = "".join(line for line in rank0.file(KEY).content_string.splitlines() if "PRIVATE KEY" not in line)
     assert len(secret) > 40
     assert not node(MEMBER).file(KEY).exists
+    # A deploy through the CLI: nothing to change, and its artifacts (every event, the report) hold no key.
+    command = [str(Path(sys.executable).parent / "trtllm-deploy"), "deploy", "-i", str(Path(INVENTORY).parent),
+               "--plain", "--artifacts", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(next(tmp_path.glob("*-site-*/report.json")).read_text())
+    assert {name: host["changed"] for name, host in report["hosts"].items()} == {
+        RANK0: 0, MEMBER: 0, REFERENCE: 0}
+    chunks = [secret[i:i + 40] for i in range(0, len(secret) - 40, 40)]
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert not any(chunk in text for chunk in chunks), path
+    assert not any(chunk in done.stdout + done.stderr for chunk in chunks)
     for name in (RANK0, MEMBER):
         host = node(name)
         haystack = "\n".join(cmdlines(name)) + host.check_output("docker inspect triton_server")
         haystack += host.check_output("docker logs triton_server 2>&1 | tail -n 2000")
-        assert secret[:40] not in haystack, name
+        assert not any(chunk in haystack for chunk in chunks), name
 
 
 def wait(condition, seconds, what):
