@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from rich import box
@@ -26,7 +27,7 @@ EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 3
 EXIT_NOT_SERVING = 5  # status: a host answered the status play but does not serve
 # Each command's playbook, under the collection's root: a checkout and an installed copy both have playbooks/.
 PLAYBOOK = {"deploy": "playbooks/site.yml", "plan": "playbooks/site.yml", "status": "playbooks/status.yml",
-            "teardown": "playbooks/teardown.yml", "validate": "playbooks/validate.yml"}
+            "teardown": "playbooks/teardown.yml", "validate": "playbooks/validate.yml", "bench": "playbooks/bench.yml"}
 
 
 class BadInput(Exception):
@@ -93,7 +94,8 @@ def serves(status: dict) -> bool:
 
 # --plain and CI: ASCII only, a dashed rule under the header, columns two spaces apart.
 PLAIN_BOX = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
-NUMERIC = {"ok", "changed", "failed", "unreachable", "build s", "smoke s", "restarts"}
+NUMERIC = {"ok", "changed", "failed", "unreachable", "build s", "smoke s", "restarts", "conc.", "TTFT p50 ms",
+           "TTFT p99 ms", "ITL p50 ms", "out tok/s", "req/s", "errors"}
 
 
 def summary_table(report: dict, plain: bool = True) -> str:
@@ -146,6 +148,26 @@ def status_table(report: dict, plain: bool = True) -> str:
                      status.get("engine_key") or "-", models, endpoint,
                      cell(answers, "red" if answers == "no" else "green")])
     return table(columns, rows, plain)
+
+
+def bench_table(report: dict, plain: bool = True) -> str:
+    """Per benchmarked endpoint and concurrency: AIPerf's numbers, as serving_bench summarized them."""
+    columns = ["host", "endpoint", "conc.", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "out tok/s", "req/s", "errors"]
+    rows = []
+
+    def number(value, digits=1):
+        return "-" if value is None else f"{float(value):.{digits}f}"
+
+    for name, host in report["hosts"].items():
+        bench = host.get("bench")
+        if not bench:
+            continue
+        for concurrency, summary in sorted((bench.get("sweep") or {}).items(), key=lambda item: int(item[0])):
+            rows.append([name, bench.get("endpoint", "-"), concurrency, number(summary.get("ttft_p50_ms")),
+                         number(summary.get("ttft_p99_ms")), number(summary.get("itl_p50_ms")),
+                         number(summary.get("output_tokens_per_s")), number(summary.get("requests_per_s"), 2),
+                         cell(summary.get("errors", 0), "red" if summary.get("errors") else "")])
+    return table(columns, rows, plain) if rows else ""
 
 
 def cell(value, style: str = "") -> Text:
@@ -207,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     teardown = sub.add_parser("teardown", help="stop the server and remove the container (engines kept)")
     common(teardown)
     teardown.add_argument("--remove-engines", action="store_true", help="also remove engines and checkpoints")
+    bench = sub.add_parser("bench", help="benchmark each endpoint (or the fleet's balancer) with AIPerf, gate on it")
+    common(bench)
+    bench.add_argument("--concurrency", metavar="N,N,...", help="the sweep's concurrencies (default 1,2,4)")
+    bench.add_argument("--requests", type=int, metavar="N", help="requests at each concurrency (default 32)")
+    bench.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
     validate = sub.add_parser("validate", help="check inventory and variables without touching hosts")
     common(validate)
     validate.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE")
@@ -275,6 +302,13 @@ def run_command(args: argparse.Namespace) -> int:
         stage = Stage(PLAYBOOK["plan"], args.inventory, args.limit, extravars=extravars, check=True, diff=True)
     elif args.command == "status":
         stage = Stage(PLAYBOOK["status"], args.inventory, args.limit)
+    elif args.command == "bench":
+        extravars["serving_bench_results_dir"] = str(artifacts / f"{time.strftime('%Y%m%dT%H%M%S')}-bench-results")
+        if args.concurrency:
+            extravars["serving_bench_concurrency"] = [int(c) for c in args.concurrency.split(",") if c.strip()]
+        if args.requests:
+            extravars["serving_bench_requests"] = args.requests
+        stage = Stage(PLAYBOOK["bench"], args.inventory, args.limit, extravars=extravars)
     else:
         stage = Stage(PLAYBOOK["teardown"], args.inventory, args.limit,
                       extravars={"trtllm_teardown_engines": bool(args.remove_engines)})
@@ -291,6 +325,16 @@ def run_command(args: argparse.Namespace) -> int:
                           for name, host in report["hosts"].items()}, indent=2), file=out)
     elif args.command == "status":
         print(status_table(report, plain) + ("\n\n" + fleet if fleet else ""), file=out)
+    elif args.command == "bench":
+        print("\n" + (bench_table(report, plain) or "no endpoint was benchmarked"), file=out)
+        for name, host in report["hosts"].items():
+            bench = host.get("bench") or {}
+            if bench:
+                verdict = "; ".join(bench.get("problems") or []) or "passed"
+                print(f"{name}: gate at concurrency {bench.get('gate_concurrency')}: {verdict}; "
+                      f"plot {bench.get('plot')}", file=out)
+                if str(bench.get("stand_in")) == "True":
+                    print(f"{name}: these numbers are the test bed's CPU stand-in's, not a GPU's", file=out)
     else:
         print("\n" + summary_table(report, plain) + ("\n\n" + fleet if fleet else ""), file=out)
         if args.command == "plan":

@@ -35,6 +35,7 @@ class HostState:
     facts: dict = field(default_factory=dict)
     status: dict = field(default_factory=dict)
     balancer: dict = field(default_factory=dict)
+    bench: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         engine = self.facts.get("engine_build_report") or {}
@@ -56,6 +57,7 @@ class HostState:
             "error": self.error or None,
             **({"status": self.status} if self.status else {}),
             **({"balancer": self.balancer} if self.balancer else {}),
+            **({"bench": self.bench} if self.bench else {}),
         }
 
 
@@ -137,6 +139,8 @@ class Progress:
                 state.status = message["trtllm_status"]
             if isinstance(message, dict) and "trtllm_balancer_status" in message:
                 state.balancer = message["trtllm_balancer_status"]
+            if isinstance(message, dict) and "trtllm_bench" in message:
+                state.bench = message["trtllm_bench"]
             if kind == "runner_on_failed" and not data.get("ignore_errors"):
                 state.error = f"{data.get('task', '')}: {self._message(result)}"
                 if not self.live:

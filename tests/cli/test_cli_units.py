@@ -144,7 +144,7 @@ def fake_collection(base: Path) -> Path:
     """trtllm.deploy as `ansible-galaxy collection install` lays it out, playbooks only."""
     root = base / "ansible_collections" / "trtllm" / "deploy"
     (root / "playbooks").mkdir(parents=True)
-    for name in ("site", "validate", "status", "teardown"):
+    for name in ("site", "validate", "status", "teardown", "bench"):
         (root / "playbooks" / f"{name}.yml").write_text("[]\n")
     (root / "MANIFEST.json").write_text(json.dumps({"collection_info": {"namespace": "trtllm", "name": "deploy",
                                                                         "version": "0.3.0"}}))
@@ -283,6 +283,19 @@ def test_the_fleet_table_shows_each_balancers_endpoint_and_backends_and_status_c
     assert cli.balances(balancer)
     assert not cli.balances(dict(balancer, servers={"gpu-1": {"status": "DOWN"}}))
     assert not cli.balances(dict(balancer, error="HAProxy's runtime API at /run/haproxy/admin.sock: refused"))
+
+
+def test_the_bench_table_has_a_row_per_endpoint_and_concurrency_in_order():
+    sweep = {"4": {"ttft_p50_ms": 30.25, "ttft_p99_ms": 80, "itl_p50_ms": 5.5, "output_tokens_per_s": 512.0,
+                   "requests_per_s": 3.21, "errors": 1},
+             "1": {"ttft_p50_ms": 10, "ttft_p99_ms": 20, "itl_p50_ms": 4, "output_tokens_per_s": 200,
+                   "requests_per_s": 1, "errors": 0}}
+    report = {"hosts": {"gpu-a": {"bench": {"endpoint": "http://10.0.0.5:8000", "sweep": sweep}}, "gpu-b": {}}}
+    lines = cli.bench_table(report).splitlines()
+    assert [line.split() for line in lines[2:]] == [
+        ["gpu-a", "http://10.0.0.5:8000", "1", "10.0", "20.0", "4.0", "200.0", "1.00", "0"],
+        ["gpu-a", "http://10.0.0.5:8000", "4", "30.2", "80.0", "5.5", "512.0", "3.21", "1"]]
+    assert cli.bench_table({"hosts": {"gpu-b": {}}}) == ""
 
 
 def test_terminal_tables_are_drawn_by_rich(monkeypatch):

@@ -109,6 +109,9 @@ class Leader:
                 f"(tp_size {mapping['tp_size']} x pp_size {mapping['pp_size']}) but {world_size} MPI rank(s) run it; "
                 f"launch with launch_triton_server.py --world_size {mapping['world_size']}")
         self.vocab_size = self.config["pretrained_config"]["vocab_size"]
+        # Test-bed setting, not TensorRT-LLM's: every generated token takes this much longer, so a benchmark's
+        # gate can be seen to fail on a server slowed on purpose.
+        self.token_delay = float(os.environ.get("TRTLLM_SIM_TOKEN_DELAY_MS") or 0) / 1000
         self.peers: dict[int, Connection] = {}
         self.lock = threading.Lock()
         if world_size > 1:
@@ -199,6 +202,8 @@ def generate(leader: Leader, ids: list[int], max_new_tokens: int, end_id: int | 
     sequence = list(ids)
     banned = [w[0] for w in bad_words if len(w) == 1]
     for step in range(max_new_tokens):
+        if leader.token_delay:
+            time.sleep(leader.token_delay)
         logits = leader.logits(sequence).astype(np.float64)
         if banned:
             logits[banned] = -np.inf
