@@ -32,9 +32,9 @@ def cluster_problems(members: list[str], layouts: dict[str, dict | None], reach:
         values = {host: layout.get(key) for host, layout in here.items()}
         if len({str(v) for v in values.values()}) > 1:
             problems.append(f"the members disagree on {variable} ({_listing(values)}); they run one instance")
-    if absent or any(len({str(layout.get(k)) for layout in here.values()}) > 1 for k in ("tp_size", "pp_size")):
-        pass  # the GPU arithmetic needs every member and one layout
-    else:
+    # The GPU arithmetic needs every member and one layout.
+    one_layout = all(len({str(layout.get(k)) for layout in here.values()}) == 1 for k in ("tp_size", "pp_size"))
+    if not absent and one_layout:
         gpus = {host: int(layout.get("gpus") or 0) for host, layout in here.items()}
         first = next(iter(here.values()))
         tp, pp = int(first["tp_size"]), int(first["pp_size"])
