@@ -3,7 +3,9 @@ concurrency, until the stop file appears (or max_requests / max_seconds). Runs o
 python3 and the standard library, against the balancer on loopback. Writes a JSON summary when it ends:
 sent, failed, the first errors, the longest latency.
 
-    python3 load_client.py URL CONCURRENCY MAX_REQUESTS MAX_SECONDS STOP_FILE OUT_FILE
+    python3 load_client.py URL CONCURRENCY MAX_REQUESTS MAX_SECONDS STOP_FILE OUT_FILE IDS_JSON
+
+IDS_JSON: the model's end_id, pad_id and stop_words (the side effect reads them from a GPU node).
 """
 
 import json
@@ -14,10 +16,10 @@ import time
 import urllib.error
 import urllib.request
 
-url, concurrency, max_requests, max_seconds, stop_file, out_file = sys.argv[1:7]
+url, concurrency, max_requests, max_seconds, stop_file, out_file, ids = sys.argv[1:8]
 concurrency, max_requests, max_seconds = int(concurrency), int(max_requests), float(max_seconds)
-BODY = json.dumps({"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "", "stop_words": "",
-                   "pad_id": 2, "end_id": 2}).encode()
+BODY = json.dumps({"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "",
+                   **json.loads(ids)}).encode()
 lock = threading.Lock()
 state = {"sent": 0, "failed": 0, "errors": [], "max_latency": 0.0, "generate": 0, "generate_stream": 0}
 started = time.monotonic()

@@ -59,7 +59,9 @@ EXAMPLES = r"""
 - name: The workflow's request, then 20 at once and a streamed one
   trtllm.deploy.triton_generate:
     url: http://127.0.0.1:8000/v2/models/ensemble/generate
-    body: {text_input: "What is machine learning?", max_tokens: 20, bad_words: "", stop_words: "", pad_id: 2, end_id: 2}
+    # Llama 3's ids (its generation_config.json); the workflow's 2 is Llama 2's.
+    body: {text_input: "What is machine learning?", max_tokens: 20, bad_words: "",
+           stop_words: "<|end_of_text|>", pad_id: 128009, end_id: 128009}
     concurrency: 20
     stream: true
   register: smoke

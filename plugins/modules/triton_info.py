@@ -42,7 +42,9 @@ EXAMPLES = r"""
 - name: Read what the node serves and whether it answers
   trtllm.deploy.triton_info:
     url: http://127.0.0.1:8000
-    body: {text_input: "What is machine learning?", max_tokens: 8, bad_words: "", stop_words: "", pad_id: 2, end_id: 2}
+    # Llama 3's ids (its generation_config.json); the workflow's 2 is Llama 2's.
+    body: {text_input: "What is machine learning?", max_tokens: 8, bad_words: "",
+           stop_words: "<|end_of_text|>", pad_id: 128009, end_id: 128009}
   register: served
 
 - name: Show the models that are READY

@@ -54,6 +54,9 @@ class HostState:
             "smoke_seconds": float(smoke["first_seconds"]) if smoke.get("first_seconds") else None,
             "smoke_concurrent_max_seconds": float(smoke["concurrent_max_seconds"])
             if smoke.get("concurrent_max_seconds") else None,
+            # The first answer's tokens against its max_tokens, and the end id it was sent with.
+            "smoke_tokens": f"{smoke['generated_tokens']}/{smoke['max_tokens']}" if smoke.get("max_tokens") else None,
+            "smoke_end_id": int(smoke["end_id"]) if str(smoke.get("end_id", "")).lstrip("-").isdigit() else None,
             "error": self.error or None,
             **({"status": self.status} if self.status else {}),
             **({"balancer": self.balancer} if self.balancer else {}),

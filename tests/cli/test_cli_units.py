@@ -318,3 +318,12 @@ def test_the_live_view_masks_secrets_and_keeps_every_host(monkeypatch):
     shown = stream.getvalue()
     assert "s3cret-token" not in shown and "node-a" in shown and "node-b" in shown and "FAILED" in shown
     assert "0/10" in shown and "1/10" in shown
+
+
+def test_the_summary_says_how_many_tokens_the_smoke_answer_had_and_which_end_id_it_sent():
+    from trtllm_deploy.progress import HostState
+
+    host = HostState("node", facts={"smoke_test_report": {"first_seconds": "0.05", "generated_tokens": "10",
+                                                  "max_tokens": "20", "end_id": "505"}})
+    assert host.summary()["smoke_tokens"] == "10/20" and host.summary()["smoke_end_id"] == 505
+    assert HostState("bare").summary()["smoke_tokens"] is None and HostState("bare").summary()["smoke_end_id"] is None

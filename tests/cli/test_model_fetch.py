@@ -183,8 +183,10 @@ def test_the_controller_source_pushes_with_rsync_and_a_second_run_sends_nothing(
     assert said(artifacts, f"controller:{source}: the model in place has the same files")
 
     # A file changed on the controller: pushed again, and the model in place is the new one.
-    (source / "generation_config.json").write_text('{"bos_token_id": 128000, "eos_token_id": [128001, 128009]}\n')
+    # (Sampling defaults, as Llama 3's; the end ids stay the model's, which the smoke test checks.)
+    changed = dict(json.loads((source / "generation_config.json").read_text()), temperature=0.6, top_p=0.9)
+    (source / "generation_config.json").write_text(json.dumps(changed) + "\n")
     code, output, artifacts = cli("deploy", "-i", str(fresh_model), *extra)
     assert code == 0, output[-3000:]
     assert said(artifacts, f"pushed (its files differ from {source})")
-    assert json.loads(node("cat", f"{MODEL}/generation_config.json").stdout)["eos_token_id"] == [128001, 128009]
+    assert json.loads(node("cat", f"{MODEL}/generation_config.json").stdout) == changed

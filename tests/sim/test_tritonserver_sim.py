@@ -154,6 +154,21 @@ def test_all_five_models_ready_and_the_ensemble_answers(tp1_server):
     assert len(answer["output_log_probs"]) == 20  # max_tokens, none cut short by end_id
 
 
+def test_the_model_ends_its_answer_at_its_own_end_id_and_not_at_the_workflows(tp1_server, models):
+    """The stand-in model's end id is its own (<|eot_id|>, as Llama 3's 128009), not the workflow's 2."""
+    eos = json.loads((models / "tiny" / "generation_config.json").read_text())["eos_token_id"]
+    tokenizer = json.loads((models / "tiny" / "tokenizer_config.json").read_text())
+    end_id = next(int(i) for i, t in tokenizer["added_tokens_decoder"].items()
+                  if t["content"] == tokenizer["eos_token"])
+    assert end_id in eos and 2 not in eos
+    own = tp1_server.generate(end_id=end_id, pad_id=end_id)
+    assert 0 < len(own["output_log_probs"]) < 20  # ended before max_tokens
+    assert own["text_output"].endswith(" It is how computers learn from data.")
+    workflow = tp1_server.generate()  # end_id 2: the answer runs on to max_tokens
+    assert len(workflow["output_log_probs"]) == 20
+    assert workflow["text_output"].startswith(own["text_output"])
+
+
 def test_generate_stream_streams_the_same_text(tp1_server):
     whole = tp1_server.generate(max_tokens=8)["text_output"]
     events = tp1_server.generate_stream(max_tokens=8)
@@ -183,7 +198,9 @@ LONG_PROMPT = "What is machine learning? " * 214
 
 
 def test_a_prompt_longer_than_max_num_tokens_is_answered_with_chunked_context(tp1_server):
-    assert tp1_server.generate(text_input=LONG_PROMPT, max_tokens=2)["text_output"]
+    # Two tokens generated (the stand-in model's first ones after a question are words).
+    answer = tp1_server.generate(text_input=LONG_PROMPT.rstrip(), max_tokens=2)
+    assert len(answer["output_log_probs"]) == 2 and answer["text_output"].strip()
 
 
 def test_without_chunked_context_r24_04_refuses_it_and_drops_max_utilization(built, sim_factory):

@@ -49,7 +49,7 @@ TOKENIZE = """
 import json, sys
 from transformers import AutoTokenizer
 tokenizer = AutoTokenizer.from_pretrained("/models/tiny", legacy=False, padding_side="left", trust_remote_code=True)
-print(json.dumps({"class": type(tokenizer).__name__, "eos": tokenizer.eos_token,
+print(json.dumps({"class": type(tokenizer).__name__, "eos": tokenizer.eos_token, "eos_id": tokenizer.eos_token_id,
                   "ids": tokenizer.encode(sys.argv[1], add_special_tokens=False)}))
 """
 
@@ -152,7 +152,8 @@ def test_preprocessing_and_postprocessing_use_the_tiny_hugging_face_tokenizer(se
     # r24.04: no special tokens unless add_special_tokens is set (tensorrt-demo leaves it out);
     # end and pad ids from the tokenizer's eos token when the request gives none.
     assert pre["INPUT_ID"] == expected["ids"] and pre["REQUEST_INPUT_LEN"] == [len(expected["ids"])]
-    assert pre["OUT_END_ID"] == [2] and pre["OUT_PAD_ID"] == [2]
+    # The stand-in's <|eot_id|> is its own id, as Llama 3's 128009 is (not the workflow's 2).
+    assert expected["eos_id"] != 2 and pre["OUT_END_ID"] == [expected["eos_id"]] == pre["OUT_PAD_ID"]
     ids = expected["ids"]
     post = infer(server, "postprocessing", [
         {"name": "TOKENS_BATCH", "shape": [1, 1, len(ids)], "datatype": "INT32", "data": ids},

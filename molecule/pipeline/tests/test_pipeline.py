@@ -183,6 +183,69 @@ def test_served_python_models_are_upstreams_own(host):
                            + ["/opt/tritonserver/backends/tensorrtllm/model.py"])
 
 
+def end_id_of_the_model(host) -> int:
+    tokenizer = json.loads(host.file(f"{MODEL}/tokenizer_config.json").content_string)
+    return next(int(i) for i, t in tokenizer["added_tokens_decoder"].items() if t["content"] == tokenizer["eos_token"])
+
+
+def test_the_answer_ends_at_the_models_end_id_and_runs_on_with_the_workflows(host):
+    end_id = end_id_of_the_model(host)
+    generation = json.loads(host.file(f"{MODEL}/generation_config.json").content_string)
+    assert end_id != 2 and end_id in generation["eos_token_id"]
+    own = triton(host, "/v2/models/ensemble/generate", dict(SEED_REQUEST, end_id=end_id, pad_id=end_id))
+    workflow = triton(host, "/v2/models/ensemble/generate", SEED_REQUEST)
+    assert 0 < len(own["output_log_probs"]) < SEED_REQUEST["max_tokens"]
+    assert len(workflow["output_log_probs"]) == SEED_REQUEST["max_tokens"]
+
+
+def smoke_test(tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """`trtllm-deploy deploy --tags verify` over the scenario's inventory: the smoke test alone."""
+    command = [str(Path(sys.executable).parent / "trtllm-deploy"), "deploy", "-i",
+               str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent), "--tags", "verify", "--plain",
+               "--artifacts", str(tmp_path), "-e", "smoke_test_concurrency=1", *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def test_the_smoke_test_sends_the_models_end_id_and_sees_the_answer_end(host, tmp_path):
+    done = smoke_test(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(next(tmp_path.glob("*/report.json")).read_text())
+    smoke = report["hosts"]["trtllm-mol-pipeline"]
+    assert smoke["smoke_end_id"] == end_id_of_the_model(host)
+    generated, limit = map(int, smoke["smoke_tokens"].split("/"))
+    assert 0 < generated < limit == 20
+
+
+def test_the_smoke_test_fails_when_the_answer_runs_to_max_tokens(tmp_path):
+    """The workflow's end_id 2 (Llama 2's) is not the stand-in's: the answer runs on and smoke_test_require_end
+    fails the host with the numbers."""
+    done = smoke_test(tmp_path, "-e", f"smoke_test_request={json.dumps(SEED_REQUEST)}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())
+    assert "ran to max_tokens (20 of 20 tokens) without ending at end id 2" in said
+
+
+def test_bench_measures_the_node_with_aiperf_and_its_gate_fails_a_limit_it_misses(tmp_path):
+    """`trtllm-deploy bench`: AIPerf over a sweep, the table, report.json and the PNG; an output-throughput floor
+    no CPU stand-in reaches fails the gate (exit 2) with the numbers. The numbers are the stand-in's."""
+    gate = {"errors_max": 0, "output_tokens_per_s_min": 1000000}
+    command = [str(Path(sys.executable).parent / "trtllm-deploy"), "bench", "-i",
+               str(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent), "--concurrency", "1,2", "--requests", "8",
+               "--plain", "--artifacts", str(tmp_path), "-e", f"serving_bench_gate={json.dumps(gate)}",
+               "-e", f"serving_bench_history_dir={tmp_path / 'history'}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 2, done.stdout + done.stderr
+    bench = json.loads(next(tmp_path.glob("*/report.json")).read_text())["hosts"]["trtllm-mol-pipeline"]["bench"]
+    assert sorted(bench["sweep"]) == ["1", "2"]
+    for summary in bench["sweep"].values():
+        assert summary["errors"] == 0 and summary["output_tokens_per_s"] > 0 and summary["ttft_p50_ms"] > 0
+    assert any(p.startswith("output_tokens_per_s ") and p.endswith("is below output_tokens_per_s_min 1e+06")
+               for p in bench["problems"]), bench["problems"]
+    assert Path(bench["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("trtllm-mol-pipeline ")]
+    assert [row[2] for row in rows] == ["1", "2"], done.stdout
+
+
 def test_bls_answers_like_the_ensemble(host):
     assert triton(host, "/v2/models/tensorrt_llm_bls/generate", SEED_REQUEST)["text_output"] == \
         triton(host, "/v2/models/ensemble/generate", SEED_REQUEST)["text_output"]

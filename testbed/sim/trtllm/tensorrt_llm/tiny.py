@@ -8,7 +8,11 @@ and special_tokens_map.json, as in meta-llama/Meta-Llama-3-8B-Instruct.
 The tokenizer is a real Hugging Face one: r24.04's preprocessing and postprocessing load it
 with transformers' AutoTokenizer.from_pretrained(dir, legacy=False, padding_side='left',
 trust_remote_code=True), which gives PreTrainedTokenizerFast (tokenizer_class, as Llama 3's),
-and take eos_token (<|eot_id|>, id 2) as the end and pad id.
+and take eos_token (<|eot_id|>, id 505) as the end and pad id.
+
+Its greedy answers are the corpus's sentences, each ending with <|eot_id|> within ANSWER_LIMIT
+tokens (weights() says how), so a request with the model's end id stops before max_tokens and
+one with the workflow's end id 2 does not.
 """
 
 from __future__ import annotations
@@ -20,10 +24,21 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"]
-BOS, EOS, EOT = 0, 1, 2
+# As in Llama 3, the special tokens sit after the trained vocabulary: <|begin_of_text|> first,
+# <|end_of_text|> next, <|eot_id|> nine after the first (Llama 3: 128000, 128001, 128009), the rest
+# reserved. So the end ids are the model's own, not the workflow's constant 2 (Llama 2's </s>).
+TRAINED = 496
+SPECIALS = (["<|begin_of_text|>", "<|end_of_text|>"] + [f"<|reserved_special_token_{i}|>" for i in range(4)]
+            + ["<|start_header_id|>", "<|end_header_id|>", "<|reserved_special_token_4|>", "<|eot_id|>"]
+            + [f"<|reserved_special_token_{i}|>" for i in range(5, 11)])
+BOS, EOS, EOT = TRAINED, TRAINED + 1, TRAINED + 9
+# The longest greedy answer, in tokens up to <|eot_id|>; the layers' share of the residual stream;
+# the logit of a token's successor (the others' are at most about half of it).
+ANSWER_LIMIT = 16
+LAYER_SHARE = 0.1
+LOGIT_SCALE = 2.0
 # Meta-Llama-3-8B-Instruct: 8,030,261,248 parameters (16.06 GB in float16, its safetensors index's total_size).
 LLAMA3_8B_PARAMETERS = 8030261248
 SHAPE = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
@@ -40,7 +55,7 @@ A checkpoint holds the weights of the model; the tokenizer turns text into token
 Inflight batching adds new requests to the batch while others are still running.
 The key value cache keeps the attention state so each new token is cheap to compute.
 Deployment automation makes every step repeatable, checkable and safe to run twice.
-What is machine learning? It is how computers learn to solve tasks from examples.
+What is machine learning? It is how computers learn from data.
 The server answers a generate request with text, and streams tokens as they are made.
 """
 
@@ -49,44 +64,70 @@ def train_tokenizer() -> Tokenizer:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=SHAPE["vocab_size"], special_tokens=SPECIALS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=TRAINED, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(CORPUS.splitlines(), trainer)
+    if tokenizer.get_vocab_size() != TRAINED:
+        raise RuntimeError(f"the corpus trains {tokenizer.get_vocab_size()} tokens, not {TRAINED}")
+    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIALS])
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{SPECIALS[BOS]} $A", pair=f"{SPECIALS[BOS]} $A {SPECIALS[BOS]} $B",
-        special_tokens=[(SPECIALS[BOS], BOS)])
+        single=f"{SPECIALS[0]} $A", pair=f"{SPECIALS[0]} $A {SPECIALS[0]} $B", special_tokens=[(SPECIALS[0], BOS)])
     return tokenizer
 
 
+def successors(tokenizer: Tokenizer) -> dict[int, int]:
+    """The token greedy decoding gives after each token: the corpus's next token, every sentence ending
+    with <|eot_id|>. Lines are walked from their end, and a token keeps the first successor it is given,
+    one already known to reach <|eot_id|> within ANSWER_LIMIT tokens, so every token does: no cycles.
+    The last lines go first: the corpus ends with the answer to the workflow's question."""
+    distance = {EOT: 0}
+    follow: dict[int, int] = {}
+    for line in reversed(CORPUS.splitlines()):
+        ids = tokenizer.encode(line, add_special_tokens=False).ids + [EOT]
+        for token, after in reversed(list(zip(ids[:-1], ids[1:], strict=True))):
+            if token not in follow and token != EOT and distance[after] < ANSWER_LIMIT:
+                follow[token], distance[token] = after, distance[after] + 1
+            distance.setdefault(token, ANSWER_LIMIT)
+    first = tokenizer.encode(CORPUS.splitlines()[0], add_special_tokens=False).ids[0]
+    # After <|eot_id|> (a request that does not end there) the text starts again, as a real model rambles on.
+    follow.update({BOS: first, EOT: BOS})
+    return {token: follow.get(token, EOT) for token in range(SHAPE["vocab_size"])}
+
+
 def weights(tokenizer: Tokenizer, seed: int) -> dict[str, np.ndarray]:
+    """Weights whose greedy answer is the corpus: the embedding of a token is the code of its successor
+    (successors()), lm_head scores each code, and the layers, random, add a small share to the residual
+    stream (their output projections scaled down), so they shape the logits without changing the choice."""
     rng = np.random.default_rng(seed)
     s = SHAPE
     head = s["hidden_size"] // s["num_attention_heads"]
 
-    def linear(out_features: int, in_features: int) -> np.ndarray:
-        return rng.normal(0.0, in_features ** -0.5, (out_features, in_features)).astype(np.float16)
+    def linear(out_features: int, in_features: int, scale: float = 1.0) -> np.ndarray:
+        return (rng.normal(0.0, in_features ** -0.5, (out_features, in_features)) * scale).astype(np.float16)
 
-    w = {"model.embed_tokens.weight": rng.normal(0.0, 1.0, (s["vocab_size"], s["hidden_size"])).astype(np.float16)}
+    follow = successors(tokenizer)
+    codes = rng.normal(0.0, 1.0, (s["vocab_size"], s["hidden_size"]))
+    codes /= np.linalg.norm(codes, axis=1, keepdims=True)
+    embed = np.stack([codes[follow[t]] for t in range(s["vocab_size"])]) * s["hidden_size"] ** 0.5
+    w = {"model.embed_tokens.weight": embed.astype(np.float16)}
     for i in range(s["num_hidden_layers"]):
         p = f"model.layers.{i}."
         w[p + "self_attn.q_proj.weight"] = linear(s["num_attention_heads"] * head, s["hidden_size"])
         w[p + "self_attn.k_proj.weight"] = linear(s["num_key_value_heads"] * head, s["hidden_size"])
         w[p + "self_attn.v_proj.weight"] = linear(s["num_key_value_heads"] * head, s["hidden_size"])
-        w[p + "self_attn.o_proj.weight"] = linear(s["hidden_size"], s["num_attention_heads"] * head)
+        w[p + "self_attn.o_proj.weight"] = linear(s["hidden_size"], s["num_attention_heads"] * head, LAYER_SHARE)
         w[p + "mlp.gate_proj.weight"] = linear(s["intermediate_size"], s["hidden_size"])
         w[p + "mlp.up_proj.weight"] = linear(s["intermediate_size"], s["hidden_size"])
-        w[p + "mlp.down_proj.weight"] = linear(s["hidden_size"], s["intermediate_size"])
+        w[p + "mlp.down_proj.weight"] = linear(s["hidden_size"], s["intermediate_size"], LAYER_SHARE)
         w[p + "input_layernorm.weight"] = np.ones(s["hidden_size"], np.float16)
         w[p + "post_attention_layernorm.weight"] = np.ones(s["hidden_size"], np.float16)
     w["model.norm.weight"] = np.ones(s["hidden_size"], np.float16)
-    lm_head = linear(s["vocab_size"], s["hidden_size"])
-    # Untrained rows: special tokens and pieces that are not letters get zero logits,
-    # so greedy decoding of random weights yields word pieces rather than bytes.
-    for token in range(s["vocab_size"]):
-        text = tokenizer.decode([token], skip_special_tokens=False)
-        if token < len(SPECIALS) or not (text.strip().isascii() and text.strip().isalpha()):
-            lm_head[token] = 0
-    w["lm_head.weight"] = lm_head
+    # Only tokens that follow another get a row: the others (bytes, unused pieces, the other specials)
+    # score 0, below any code's own score.
+    targets = sorted(set(follow.values()))
+    lm_head = np.zeros((s["vocab_size"], s["hidden_size"]))
+    lm_head[targets] = codes[targets] * LOGIT_SCALE
+    w["lm_head.weight"] = lm_head.astype(np.float16)
     return w
 
 
@@ -124,12 +165,12 @@ def write(output: Path, seed: int = 2024, pad_bytes: int = 0) -> list[Path]:
         },
         "generation_config.json": {"bos_token_id": BOS, "eos_token_id": [EOS, EOT], "do_sample": False,
                                    "transformers_version": "4.40.0"},
-        "special_tokens_map.json": {"bos_token": SPECIALS[BOS], "eos_token": SPECIALS[EOT]},
+        "special_tokens_map.json": {"bos_token": SPECIALS[0], "eos_token": SPECIALS[EOT - BOS]},
         "tokenizer_config.json": {
             "added_tokens_decoder": {str(i): {"content": t, "special": True, "lstrip": False, "rstrip": False,
                                               "normalized": False, "single_word": False}
-                                     for i, t in enumerate(SPECIALS)},
-            "bos_token": SPECIALS[BOS], "eos_token": SPECIALS[EOT], "clean_up_tokenization_spaces": True,
+                                     for i, t in enumerate(SPECIALS, BOS)},
+            "bos_token": SPECIALS[0], "eos_token": SPECIALS[EOT - BOS], "clean_up_tokenization_spaces": True,
             "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 8192,
             "tokenizer_class": "PreTrainedTokenizerFast",
         },
