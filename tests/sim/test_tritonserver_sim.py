@@ -169,6 +169,12 @@ def test_the_model_ends_its_answer_at_its_own_end_id_and_not_at_the_workflows(tp
     assert workflow["text_output"].startswith(own["text_output"])
 
 
+def test_a_one_token_answers_log_probs_come_as_a_bare_number(tp1_server):
+    """Triton's generate endpoint writes a one-element output without its list (the smoke test counts both)."""
+    assert isinstance(tp1_server.generate(max_tokens=1)["output_log_probs"], float)
+    assert len(tp1_server.generate(max_tokens=2)["output_log_probs"]) == 2
+
+
 def test_generate_stream_streams_the_same_text(tp1_server):
     whole = tp1_server.generate(max_tokens=8)["text_output"]
     events = tp1_server.generate_stream(max_tokens=8)
@@ -237,6 +243,9 @@ def test_tp2_with_world_size_2_runs_two_ranks_and_answers_like_tp1(tp1_server, s
     assert sum("--model-control-mode=explicit --load-model=tensorrt_llm" in p for p in servers) == 1
     assert any(p.startswith("mpirun --allow-run-as-root -n 1") for p in processes)
     assert sim.generate()["text_output"] == tp1_server.generate()["text_output"]
+    # The stand-in model's layers shape the log probs, not the greedy choice: a lost rank's share shows here.
+    tp2, tp1 = (s.generate(return_log_probs=True)["output_log_probs"] for s in (sim, tp1_server))
+    assert len(tp2) == len(tp1) == 20 and max(abs(a - b) for a, b in zip(tp2, tp1, strict=True)) < 1e-3
     assert "".join(e["text_output"] for e in sim.generate_stream(max_tokens=5)) == \
         tp1_server.generate(max_tokens=5)["text_output"]
 

@@ -10,9 +10,10 @@ with transformers' AutoTokenizer.from_pretrained(dir, legacy=False, padding_side
 trust_remote_code=True), which gives PreTrainedTokenizerFast (tokenizer_class, as Llama 3's),
 and take eos_token (<|eot_id|>, id 505) as the end and pad id.
 
-Its greedy answers are the corpus's sentences, each ending with <|eot_id|> within ANSWER_LIMIT
-tokens (weights() says how), so a request with the model's end id stops before max_tokens and
-one with the workflow's end id 2 does not.
+Its greedy answers follow the corpus's text and end with <|eot_id|> within ANSWER_LIMIT tokens
+(successors() and weights() say how): the workflow's question gets the corpus's answer, " It is
+how computers learn from data.", in 10 tokens. So a request with the model's end id stops before
+max_tokens, and one with the workflow's end id 2 runs on.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ SPECIALS = (["<|begin_of_text|>", "<|end_of_text|>"] + [f"<|reserved_special_tok
             + [f"<|reserved_special_token_{i}|>" for i in range(5, 11)])
 BOS, EOS, EOT = TRAINED, TRAINED + 1, TRAINED + 9
 # The longest greedy answer, in tokens up to <|eot_id|>; the layers' share of the residual stream;
-# the logit of a token's successor (the others' are at most about half of it).
+# the scale of the logits (a successor's is 0.75 x 8, the others' at most about half of it, so the
+# choice is clear and the log probs still move with the layers).
 ANSWER_LIMIT = 16
-LAYER_SHARE = 0.1
-LOGIT_SCALE = 2.0
+LAYER_SHARE = 0.3
+LOGIT_SCALE = 0.75
 # Meta-Llama-3-8B-Instruct: 8,030,261,248 parameters (16.06 GB in float16, its safetensors index's total_size).
 LLAMA3_8B_PARAMETERS = 8030261248
 SHAPE = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
@@ -76,10 +78,11 @@ def train_tokenizer() -> Tokenizer:
 
 
 def successors(tokenizer: Tokenizer) -> dict[int, int]:
-    """The token greedy decoding gives after each token: the corpus's next token, every sentence ending
-    with <|eot_id|>. Lines are walked from their end, and a token keeps the first successor it is given,
-    one already known to reach <|eot_id|> within ANSWER_LIMIT tokens, so every token does: no cycles.
-    The last lines go first: the corpus ends with the answer to the workflow's question."""
+    """The token greedy decoding gives after each token: the corpus's next token, every line ending with
+    <|eot_id|>. Lines are walked from their end, and a token keeps the first successor it is given, one
+    already known to reach <|eot_id|> within ANSWER_LIMIT tokens, so every token does: no cycles. The
+    last lines go first, so the line that answers the workflow's question keeps its successors whole;
+    a token with none (outside the corpus, or too far from a line's end) starts that answer."""
     distance = {EOT: 0}
     follow: dict[int, int] = {}
     for line in reversed(CORPUS.splitlines()):
@@ -91,13 +94,15 @@ def successors(tokenizer: Tokenizer) -> dict[int, int]:
     first = tokenizer.encode(CORPUS.splitlines()[0], add_special_tokens=False).ids[0]
     # After <|eot_id|> (a request that does not end there) the text starts again, as a real model rambles on.
     follow.update({BOS: first, EOT: BOS})
-    return {token: follow.get(token, EOT) for token in range(SHAPE["vocab_size"])}
+    answer = follow[tokenizer.token_to_id("?")]
+    return {token: follow.get(token, answer) for token in range(SHAPE["vocab_size"])}
 
 
 def weights(tokenizer: Tokenizer, seed: int) -> dict[str, np.ndarray]:
-    """Weights whose greedy answer is the corpus: the embedding of a token is the code of its successor
-    (successors()), lm_head scores each code, and the layers, random, add a small share to the residual
-    stream (their output projections scaled down), so they shape the logits without changing the choice."""
+    """Weights whose greedy choice after each token is its successor (successors()): the embedding of a
+    token is the code of its successor and lm_head scores each code. The layers, random, add LAYER_SHARE
+    to the residual stream (their output projections scaled down): they move the log probs (a tensor
+    parallel rank's lost share shows there) but not the choice."""
     rng = np.random.default_rng(seed)
     s = SHAPE
     head = s["hidden_size"] // s["num_attention_heads"]
