@@ -20,6 +20,7 @@ def main(out: str) -> None:
         xs = [s.get(key) or 0 for _, s in points]
         ys = [s.get("output_tokens_per_s") or 0 for _, s in points]
         ax.plot(xs, ys, marker="o")
+        ax.margins(0.12)  # room for the last point's label
         for (concurrency, _), x, y in zip(points, xs, ys, strict=True):
             ax.annotate(f"c={concurrency}", (x, y), textcoords="offset points", xytext=(4, 4))
         ax.set_xlabel(label)
