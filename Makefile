@@ -17,7 +17,10 @@ demo: images
 	ansible-playbook testbed/node.yml
 	ansible-playbook site.yml -i testbed/inventories/local
 
-test: lint unit sim cli package molecule
+# The whole suite, each stage and each Molecule step timed against the 30-minute budget
+# (testbed/suite.py writes artifacts/test-times.json and names the slowest steps).
+test: venv
+	@python3 testbed/suite.py images lint unit sim cli package $(addprefix molecule:,$(SCENARIOS))
 
 venv:
 	@testbed/ensure-venv.sh $(VENV)
