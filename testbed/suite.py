@@ -90,7 +90,8 @@ def slowest(stages: list[Stage], count: int = 3) -> list[tuple[str, float]]:
 
 
 def report(stages: list[Stage], total: float, budget: float = BUDGET_SECONDS) -> str:
-    lines = ["", "Test times (testbed/suite.py; artifacts/test-times.json)", f"{'stage':<24} {'step':<12} {'seconds':>8}"]
+    lines = ["", "Test times (testbed/suite.py; artifacts/test-times.json)",
+             f"{'stage':<24} {'step':<12} {'seconds':>8}"]
     for stage in stages:
         status = "" if stage.rc == 0 else f"  FAILED (rc {stage.rc})" if stage.rc is not None else "  not run"
         lines.append(f"{stage.name:<24} {'':<12} {stage.seconds:>8.1f}{status}")
