@@ -27,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BUDGET_SECONDS = 30 * 60
 TIMES = REPO / "artifacts" / "test-times.json"
+# Every line of output with the seconds since the run started: where a step's time went, task by task.
+LOG = REPO / "artifacts" / "test-output.log"
 # Molecule 26 logs "INFO     <scenario> ➜ <step>: Executing" when a step starts.
 STEP_LINE = re.compile(r"\b(?P<scenario>[\w-]+) ➜ (?P<step>\w+): Executing")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -53,8 +55,8 @@ def make_argv(stage: str) -> list[str]:
     return ["make", "--no-print-directory", stage]
 
 
-def run_stage(stage: Stage, clock=time.monotonic) -> Stage:
-    """Run one stage, echoing its output, and time it (and its Molecule steps)."""
+def run_stage(stage: Stage, log, run_started: float, clock=time.monotonic) -> Stage:
+    """Run one stage, echoing its output (and into LOG, timestamped), and time it and its Molecule steps."""
     started = clock()
     step, step_started = None, started
     with subprocess.Popen(make_argv(stage.name), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -63,6 +65,7 @@ def run_stage(stage: Stage, clock=time.monotonic) -> Stage:
         for line in proc.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
+            log.write(f"[{clock() - run_started:8.1f}] {line}")
             match = STEP_LINE.search(ANSI.sub("", line))
             if match:
                 now = clock()
@@ -122,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     stages = [Stage(name) for name in args.stages]
     started = time.monotonic()
     rc = 0
-    for stage in stages:
-        run_stage(stage)
-        if stage.rc != 0:
-            rc = stage.rc or 1
-            break
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    with LOG.open("w") as log:
+        for stage in stages:
+            run_stage(stage, log, started)
+            if stage.rc != 0:
+                rc = stage.rc or 1
+                break
     total = time.monotonic() - started
     write_times(stages, total)
     print(report(stages, total), flush=True)
