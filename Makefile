@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Everything they
 # need (apt packages, dockerd, images, the venv) is installed idempotently.
+# `make check` is the inner loop: lint, unit, sim and the CLI tests that need no node.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv
@@ -10,17 +11,26 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export ANSIBLE_FORCE_COLOR := 0
 IMAGES := gpu-node probe tritonserver-sim registry
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# Tests spread over both cores, one file per worker in its order (a file's tests share their node).
+XDIST := -n 2 --dist loadfile
 
-.PHONY: demo test venv host images lint unit sim cli package molecule benchmark benchmark-fleet
+.PHONY: demo test check venv host images nodes lint unit sim cli cli-nodeless package molecule benchmark \
+	benchmark-fleet _images _nodes _lint _unit _sim _cli _cli-nodeless _package _molecule
 
 demo: images
 	ansible-playbook testbed/node.yml
 	ansible-playbook site.yml -i testbed/inventories/local
 
-# The whole suite, each stage and each Molecule step timed against the 30-minute budget
-# (testbed/suite.py writes artifacts/test-times.json and names the slowest steps).
+# The whole suite, timed against its 30-minute budget (testbed/suite.py: artifacts/test-times.json,
+# the three slowest steps). After the set-up, two lanes side by side: one keeps a single simulated
+# host busy at a time (about one core), the other the multi-host scenarios.
 test: venv
-	@python3 testbed/suite.py images lint unit sim cli package $(addprefix molecule:,$(SCENARIOS))
+	@python3 testbed/suite.py images --lane "nodes molecule:fleet molecule:multinode molecule:nvidia_runtime" \
+	  --lane "lint unit sim cli package molecule:pipeline"
+
+# The inner loop, in at most 5 minutes: no simulated node is started.
+check: venv
+	@python3 testbed/suite.py images --lane "lint sim" --lane "unit cli-nodeless"
 
 venv:
 	@testbed/ensure-venv.sh $(VENV)
@@ -28,29 +38,56 @@ venv:
 host:
 	@testbed/ensure-host.sh
 
+# Each stage alone, with its set-up (`make unit`), or without it (`make _unit`, as testbed/suite.py runs them).
 images: venv host
+	@$(MAKE) --no-print-directory _images
+_images:
 	@$(BIN)/python testbed/images.py build $(IMAGES)
 	@$(BIN)/python testbed/mirror.py > /dev/null
 
+# The prepared simulated node (testbed/nodes.py): made once by the roles, the start of every scenario
+# that does not test a bare host.
+nodes: images
+	@$(MAKE) --no-print-directory _nodes
+_nodes:
+	@$(BIN)/python testbed/nodes.py prepared
+
 lint: venv
+	@$(MAKE) --no-print-directory _lint
+_lint:
 	ruff check .
 	ansible-lint --profile production
 	testbed/sanity.sh
 	for m in $(basename $(notdir $(wildcard plugins/modules/*.py))); do ansible-doc trtllm.deploy.$$m > /dev/null; done
 
 unit: venv
-	pytest tests/unit
+	@$(MAKE) --no-print-directory _unit
+_unit:
+	pytest $(XDIST) --durations=5 tests/unit
 
 sim: images
-	pytest tests/sim
+	@$(MAKE) --no-print-directory _sim
+_sim:
+	pytest $(XDIST) --durations=5 tests/sim
 
 cli: images
-	pytest tests/cli
+	@$(MAKE) --no-print-directory _cli
+_cli:
+	pytest $(XDIST) --durations=10 tests/cli
+
+cli-nodeless: venv
+	@$(MAKE) --no-print-directory _cli-nodeless
+_cli-nodeless:
+	pytest $(XDIST) -m "not node" tests/cli
 
 package: images
-	pytest tests/package
+	@$(MAKE) --no-print-directory _package
+_package:
+	pytest --durations=5 tests/package
 
 molecule: images
+	@$(MAKE) --no-print-directory _molecule
+_molecule:
 	@for s in $(SCENARIOS); do \
 	  start=$$(date +%s); molecule test -s $$s; \
 	  echo "[molecule] scenario $$s passed in $$(( $$(date +%s) - start ))s"; \

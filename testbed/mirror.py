@@ -372,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         if part == "debian":
             mirror = build_debian()
-            result.update(debian=str(mirror), debian_http=ensure_debian_http(mirror))
+            # Suites run in two lanes: one caller at a time checks or starts the HTTP server.
+            with locked(MIRRORS / "http.lock"):
+                result.update(debian=str(mirror), debian_http=ensure_debian_http(mirror))
         else:
             result[part] = build_registry()
         log(f"{part} ready in {time.monotonic() - started:.1f}s")

@@ -31,7 +31,7 @@ def cli_node():
     subprocess.run(["ansible-playbook", str(playbook), "-e", f"cli_node={NODE}"], check=True, env=env,
                    cwd=REPO, capture_output=True)
     yield NODE
-    subprocess.run(["docker", "rm", "-f", NODE], capture_output=True)
+    subprocess.run([sys.executable, str(REPO / "testbed" / "nodes.py"), "remove", NODE], capture_output=True)
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +70,13 @@ def hub() -> dict:
                              text=True)
     assert started.returncode == 0, started.stderr
     return json.loads(started.stdout)
+
+
+# Fixtures that start or use a simulated node: their tests are left out of `make check` (-m "not node").
+NODE_FIXTURES = {"cli_node", "inventory", "fetch_node", "fresh_model", "fleet", "fleet_inventory"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.node)

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +21,10 @@ NODE = "trtllm-cli-fetch"
 MODEL = "/root/models/trt/Tiny-Llama-Sim"
 SHARD = "model-00002-of-00002.safetensors"  # the stand-in's shard over one 10 MiB download chunk
 CHUNK = 10 * 1024 * 1024  # huggingface_hub 0.22.2's download chunk: what a cut download keeps
+
+
+# The node's Triton answers ready (the model in place is served).
+READY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=5)"
 
 
 def admin(hub: dict, method: str, path: str, body=None) -> dict:
@@ -56,12 +61,12 @@ def node(*argv: str) -> subprocess.CompletedProcess:
 def fetch_node(hub):
     playbook = REPO / "tests" / "cli" / "node.yml"
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    subprocess.run(["ansible-playbook", str(playbook), "-e", f"cli_node={NODE}"], check=True, env=env, cwd=REPO,
-                   capture_output=True)
+    subprocess.run(["ansible-playbook", str(playbook), "-e", f"cli_node={NODE}", "-e", "cli_node_prepared=true"],
+                   check=True, env=env, cwd=REPO, capture_output=True)
     address = subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", NODE],
                              capture_output=True, text=True, check=True).stdout.strip()
     yield address
-    subprocess.run(["docker", "rm", "-f", "-v", NODE], capture_output=True)
+    subprocess.run([sys.executable, str(REPO / "testbed" / "nodes.py"), "remove", NODE], capture_output=True)
 
 
 @pytest.fixture
@@ -146,11 +151,25 @@ def test_a_dropped_download_resumes_and_the_token_is_nowhere(cli, fresh_model, h
     assert leaked == []
 
 
-def test_a_second_deploy_downloads_nothing(cli, fresh_model, hub, fetch_node):
-    code, output, _ = cli("deploy", "-i", str(fresh_model))
-    assert code == 0, output[-3000:]
+@pytest.fixture
+def deployed_model(cli, fetch_node, tmp_path):
+    """An inventory of the node with the model from the Hub in place and deployed: as the test before leaves it
+    (reused, checked by its manifest's origin and the server's readiness), else deployed here."""
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "group_vars").symlink_to(REPO / "testbed" / "inventories" / "local" / "group_vars")
+    inventory = node_inventory(tmp_path / "inventory" / "hosts.yml", {"fetch-node": NODE})
+    manifest = node("cat", f"{MODEL}/trtllm-deploy-manifest.json")
+    in_place = manifest.returncode == 0 and json.loads(manifest.stdout)["origin"].startswith("hf:") and \
+        node("python3", "-c", READY).returncode == 0
+    if not in_place:
+        code, output, _ = cli("deploy", "-i", str(inventory))
+        assert code == 0, output[-3000:]
+    return inventory
+
+
+def test_a_second_deploy_downloads_nothing(cli, deployed_model, hub, fetch_node):
     admin(hub, "POST", "reset", {"client": fetch_node})
-    code, output, artifacts = cli("deploy", "-i", str(fresh_model))
+    code, output, artifacts = cli("deploy", "-i", str(deployed_model))
     assert code == 0, output[-3000:]
     assert said(artifacts, "the model in place is this commit")
     assert [r["file"] for r in served(hub, fetch_node) if r["file"] and r["bytes"]] == []

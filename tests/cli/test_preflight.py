@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 
 import pytest
 from conftest import REPO, node_inventory
@@ -39,7 +40,8 @@ def fleet():
     subprocess.run(["ansible-playbook", "testbed/fleet-nodes.yml", "-e", json.dumps({"fleet_nodes": nodes})],
                    check=True, env=env, cwd=REPO, capture_output=True)
     yield {host: name for host, (name, _) in NODES.items()}
-    subprocess.run(["docker", "rm", "-f", "-v", *(name for name, _ in NODES.values())], capture_output=True)
+    subprocess.run([sys.executable, str(REPO / "testbed" / "nodes.py"), "remove",
+                    *(name for name, _ in NODES.values())], capture_output=True)
 
 
 @pytest.fixture

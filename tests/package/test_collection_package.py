@@ -119,8 +119,9 @@ def installed(work, tarball) -> dict:
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[tuple[str, int]]:
-    """A fresh simulated node with the model and git mirrors; (name, loopback port of its 8000)."""
-    subprocess.run(["docker", "rm", "-f", "-v", NODE], capture_output=True)
+    """A fresh prepared simulated node with the git mirrors; (name, loopback port of its 8000)."""
+    remove = [sys.executable, str(REPO / "testbed" / "nodes.py"), "remove", NODE]
+    subprocess.run(remove, capture_output=True)
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"))
     try:
@@ -130,7 +131,7 @@ def node() -> Iterator[tuple[str, int]]:
         port = subprocess.run(["docker", "port", NODE, "8000/tcp"], capture_output=True, text=True, check=True)
         yield NODE, int(port.stdout.split()[0].rsplit(":", 1)[1])
     finally:
-        subprocess.run(["docker", "rm", "-f", "-v", NODE], capture_output=True)
+        subprocess.run(remove, capture_output=True)
 
 
 def test_the_tarball_holds_the_product_and_no_test_bed_file(tarball):
