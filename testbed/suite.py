@@ -89,8 +89,10 @@ def run_stage(stage: Stage, out: Output, clock=time.monotonic) -> Stage:
     """Run one stage, echoing its output, and time it and its Molecule steps."""
     started, cpu_started = clock(), cpu_busy_seconds()
     step, step_started = None, started
+    # Unbuffered: a line's time in the log is when it was printed (Molecule's step lines time the steps).
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     with subprocess.Popen(make_argv(stage.name), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", bufsize=1) as proc:
+                          text=True, errors="replace", bufsize=1, env=env) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             out.line(stage.name, line)

@@ -71,7 +71,9 @@ class Sim:
         except (urllib.error.URLError, ConnectionError):
             return 0, ""
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    # The deadlines of these polls only bound a failure: a loaded machine (make test runs two lanes side by side)
+    # may take minutes to start five Python models, and a poll returns as soon as the server is there.
+    def wait_ready(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.http("GET", "/v2/health/ready", timeout=2)[0] == 200:
@@ -79,7 +81,7 @@ class Sim:
             time.sleep(0.5)
         raise AssertionError(f"Triton not ready after {timeout:.0f}s; log tail:\n{self.log_tail()}")
 
-    def wait_loaded(self, timeout: float = 60) -> dict[str, dict]:
+    def wait_loaded(self, timeout: float = 300) -> dict[str, dict]:
         """Poll the repository index until no model is still loading; return it by name."""
         deadline = time.monotonic() + timeout
         while True:
@@ -91,7 +93,7 @@ class Sim:
                 raise AssertionError(f"models still loading after {timeout:.0f}s: {index}\n{self.log_tail()}")
             time.sleep(0.5)
 
-    def wait_exit(self, timeout: float = 60) -> str:
+    def wait_exit(self, timeout: float = 300) -> str:
         """Wait for a server that fails to load to exit, as Triton does by default; return its log."""
         deadline = time.monotonic() + timeout
         while self.run("pgrep", "-x", "tritonserver", check=False)[0] == 0:
