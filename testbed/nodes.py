@@ -5,9 +5,10 @@ A bare node (testbed/tasks/node.yml) taken through playbooks/prepare.yml and the
 pull (testbed/prepared-node.yml) is saved as two things: an image of its file system
 (`docker commit`, trtllm-deploy/gpu-node-prepared:KEY) and a copy of its Docker storage
 (.cache/prepared/KEY/docker: the node's /var/lib/docker is a volume, which a commit leaves out).
-A node started with `prepared: true` runs that image over its own copy of that storage, so it
-has Docker, the toolkit and the serving image as if the roles had just installed them, and the
-roles, run on it, find nothing to do there.
+A node started with `prepared: true` runs that image over its own copy of that storage (the image
+layers' files hard-linked, Docker's databases its own: link_tree), so it has Docker, the toolkit and
+the serving image as if the roles had just installed them, and the roles, run on it, find nothing
+to do there.
 
 KEY is the sha256 of everything that made it: the roles and plugins the prepare stage runs, the
 playbooks, the test bed's node recipe and inventory, and the ids of the images and the Debian
@@ -27,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -162,12 +164,41 @@ def ensure_prepared() -> dict:
     return {"image": ref, "storage": str(PREPARED / key / "docker"), "key": key, "changed": changed}
 
 
+def link_tree(source: Path, dest: Path) -> None:
+    """A copy of a Docker storage directory in which the image layers' files are hard links to the source's:
+    Docker never writes a layer's files once it is extracted (overlayfs mounts it as a read-only lower directory;
+    a container's writes go to its own upper directory), so the nodes share them, and starting a node writes no
+    800 MB. Every other file (Docker's databases, written in place) is a file of the node's own."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        run(["cp", "-a", "--link", f"{source}/.", str(staging)])
+        for root, dirs, files in os.walk(staging):
+            parts = Path(root).relative_to(staging).parts
+            if len(parts) == 2 and parts[0] == "overlay2" and "diff" in dirs:
+                dirs.remove("diff")  # a layer's files: shared
+            for name in files:
+                path = Path(root) / name
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                    own = path.with_name(f".{name}.own")
+                    shutil.copy2(path, own)
+                    os.chown(own, info.st_uid, info.st_gid)
+                    os.replace(own, path)
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
 def node_storage(node: str, prepared: dict) -> tuple[Path, bool]:
     """NODE's copy of the prepared storage, made fresh unless the container NODE exists (it keeps its own)."""
     dest = NODES / node / "docker"
     if subprocess.run(["docker", "container", "inspect", node], capture_output=True).returncode == 0 and dest.is_dir():
         return dest, False
-    copy_tree(Path(prepared["storage"]), dest)
+    link_tree(Path(prepared["storage"]), dest)
     return dest, True
 
 

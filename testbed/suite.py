@@ -41,6 +41,18 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 HZ = os.sysconf("SC_CLK_TCK")
 
 
+def disk_mib() -> tuple[float, float]:
+    """MiB written and discarded so far on the machine's disks (/sys/block/*/stat; loop and zram devices left out)."""
+    written = discarded = 0
+    for stat in Path("/sys/block").glob("*/stat"):
+        if stat.parent.name.startswith(("loop", "zram", "ram")):
+            continue
+        fields = [int(v) for v in stat.read_text().split()]
+        written += fields[6]
+        discarded += fields[13] if len(fields) > 13 else 0
+    return written * 512 / 2**20, discarded * 512 / 2**20
+
+
 def cpu_busy_seconds() -> float:
     """The machine's busy CPU time so far (all cores): /proc/stat's cpu line less idle and iowait."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -52,12 +64,13 @@ class Stage:
     name: str
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    written_mib: float = 0.0
     rc: int | None = None
     steps: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         entry: dict = {"name": self.name, "seconds": round(self.seconds, 1), "cpu_seconds": round(self.cpu_seconds, 1),
-                       "rc": self.rc}
+                       "written_mib": round(self.written_mib), "rc": self.rc}
         if self.steps:
             entry["steps"] = {step: round(seconds, 1) for step, seconds in self.steps.items()}
         return entry
@@ -87,7 +100,7 @@ def make_argv(stage: str) -> list[str]:
 
 def run_stage(stage: Stage, out: Output, clock=time.monotonic) -> Stage:
     """Run one stage, echoing its output, and time it and its Molecule steps."""
-    started, cpu_started = clock(), cpu_busy_seconds()
+    started, cpu_started, written_started = clock(), cpu_busy_seconds(), disk_mib()[0]
     step, step_started = None, started
     # Unbuffered: a line's time in the log is when it was printed (Molecule's step lines time the steps).
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -109,6 +122,7 @@ def run_stage(stage: Stage, out: Output, clock=time.monotonic) -> Stage:
         stage.steps[step] = stage.steps.get(step, 0.0) + now - step_started
     stage.seconds = now - started
     stage.cpu_seconds = cpu_busy_seconds() - cpu_started
+    stage.written_mib = disk_mib()[0] - written_started
     return stage
 
 
@@ -146,10 +160,11 @@ def slowest(stages: list[Stage], count: int = 3) -> list[tuple[str, float]]:
 
 def report(stages: list[Stage], total: float, cpu: float, budget: float = BUDGET_SECONDS) -> str:
     lines = ["", "Test times (testbed/suite.py; artifacts/test-times.json; stages of one lane are indented alike)",
-             f"{'stage':<24} {'step':<12} {'seconds':>8} {'cpu s':>8}"]
+             f"{'stage':<24} {'step':<12} {'seconds':>8} {'cpu s':>8} {'MiB written':>11}"]
     for stage in stages:
         status = "" if stage.rc == 0 else f"  FAILED (rc {stage.rc})" if stage.rc is not None else "  not run"
-        lines.append(f"{stage.name:<24} {'':<12} {stage.seconds:>8.1f} {stage.cpu_seconds:>8.1f}{status}")
+        lines.append(f"{stage.name:<24} {'':<12} {stage.seconds:>8.1f} {stage.cpu_seconds:>8.1f} "
+                     f"{stage.written_mib:>11.0f}{status}")
         for step, seconds in stage.steps.items():
             lines.append(f"{'':<24} {step:<12} {seconds:>8.1f}")
     verdict = "within" if total <= budget else "OVER"

@@ -3,9 +3,10 @@ concurrency, until the stop file appears (or max_requests / max_seconds). Runs o
 python3 and the standard library, against the balancer on loopback. Writes a JSON summary when it ends:
 sent, failed, the first errors, the longest latency.
 
-    python3 load_client.py URL CONCURRENCY MAX_REQUESTS MAX_SECONDS STOP_FILE OUT_FILE IDS_JSON
+    python3 load_client.py URL CONCURRENCY MAX_REQUESTS MAX_SECONDS STOP_FILE OUT_FILE IDS_JSON [THINK_SECONDS]
 
-IDS_JSON: the model's end_id, pad_id and stop_words (the side effect reads them from a GPU node).
+IDS_JSON: the model's end_id, pad_id and stop_words (the side effect reads them from a GPU node). THINK_SECONDS:
+each worker's pause between its requests (a load shape: the CPU stand-ins share this machine with the roll).
 """
 
 import json
@@ -17,6 +18,7 @@ import urllib.error
 import urllib.request
 
 url, concurrency, max_requests, max_seconds, stop_file, out_file, ids = sys.argv[1:8]
+think = float(sys.argv[8]) if len(sys.argv) > 8 else 0.0
 concurrency, max_requests, max_seconds = int(concurrency), int(max_requests), float(max_seconds)
 BODY = json.dumps({"text_input": "What is machine learning?", "max_tokens": 20, "bad_words": "",
                    **json.loads(ids)}).encode()
@@ -70,6 +72,7 @@ def worker() -> None:
                 state["failed"] += 1
                 if len(state["errors"]) < 20:
                     state["errors"].append(problem)
+        time.sleep(think)
 
 
 threads = [threading.Thread(target=worker) for _ in range(concurrency)]

@@ -36,7 +36,9 @@ class Sim:
 
     def __init__(self, client, backend: Path, models: Path, env: dict | None = None):
         self.container = client.containers.run(
-            IMAGE, ["sleep", "infinity"], detach=True, remove=True, shm_size="2g",
+            # init: a process whose parent ended (launch_triton_server.py does not wait for mpirun) is reaped, as
+            # under a real container's init, instead of staying a zombie of `sleep`.
+            IMAGE, ["sleep", "infinity"], detach=True, remove=True, shm_size="2g", init=True,
             environment={"TRTLLM_SIM_ALLOW_NO_GPU": "1", **(env or {})},
             ulimits=[{"name": "stack", "soft": 67108864, "hard": 67108864}],
             volumes={str(backend): {"bind": "/tensorrtllm_backend", "mode": "ro"},
@@ -93,12 +95,19 @@ class Sim:
                 raise AssertionError(f"models still loading after {timeout:.0f}s: {index}\n{self.log_tail()}")
             time.sleep(0.5)
 
+    def alive(self, name: str) -> bool:
+        """Whether a process of that name runs (a zombie has ended: only its parent has not read its status)."""
+        states = self.run("ps", "-C", name, "-o", "stat=", check=False)[1].split()
+        return any(not state.startswith("Z") for state in states)
+
     def wait_exit(self, timeout: float = 300) -> str:
         """Wait for a server that fails to load to exit, as Triton does by default; return its log."""
         deadline = time.monotonic() + timeout
-        while self.run("pgrep", "-x", "tritonserver", check=False)[0] == 0:
+        while self.alive("tritonserver"):
             if time.monotonic() > deadline:
-                raise AssertionError(f"tritonserver still running after {timeout:.0f}s:\n{self.log_tail()}")
+                processes = self.run("ps", "-eo", "pid,ppid,stat,etime,args", check=False)[1]
+                raise AssertionError(f"tritonserver still running after {timeout:.0f}s:\n{self.log_tail()}\n"
+                                     f"{processes}")
             time.sleep(0.5)
         return self.run("cat", "/tmp/triton.log")[1]
 
