@@ -15,27 +15,29 @@ SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule
 XDIST := -n 2 --dist loadfile
 
 .PHONY: demo test check venv host images nodes lint unit sim cli cli-nodeless package molecule benchmark \
-	benchmark-fleet _images _nodes _lint _unit _sim _cli _cli-nodeless _package _molecule
+	benchmark-fleet benchmark-transfer _host _images _nodes _lint _unit _sim _cli _cli-nodeless _package _molecule
 
 demo: images
 	ansible-playbook testbed/node.yml
 	ansible-playbook site.yml -i testbed/inventories/local
 
 # The whole suite, timed against its 30-minute budget (testbed/suite.py: artifacts/test-times.json,
-# the three slowest steps). After the set-up, two lanes side by side: one keeps a single simulated
-# host busy at a time (about one core), the other the multi-host scenarios.
+# the three slowest steps). After the set-up, two lanes side by side, of about equal length (the times
+# of the last run are in artifacts/test-times.json): the fleet with the CLI's tests, and the rest.
 test: venv
-	@python3 testbed/suite.py images --lane "nodes molecule:fleet molecule:multinode molecule:nvidia_runtime" \
-	  --lane "lint unit sim cli package molecule:pipeline"
+	@python3 testbed/suite.py host images --lane "nodes molecule:fleet cli" \
+	  --lane "lint unit sim package molecule:multinode molecule:nvidia_runtime molecule:pipeline"
 
 # The inner loop, in at most 5 minutes: no simulated node is started.
 check: venv
-	@python3 testbed/suite.py images --lane "lint sim" --lane "unit cli-nodeless"
+	@python3 testbed/suite.py host images --lane "lint sim" --lane "unit cli-nodeless"
 
 venv:
 	@testbed/ensure-venv.sh $(VENV)
 
 host:
+	@$(MAKE) --no-print-directory _host
+_host:
 	@testbed/ensure-host.sh
 
 # Each stage alone, with its set-up (`make unit`), or without it (`make _unit`, as testbed/suite.py runs them).
@@ -95,6 +97,10 @@ _molecule:
 
 benchmark: images
 	mkdir -p artifacts && python benchmarks/pipeline_converge.py --large-gb 2 --json artifacts/benchmark-pipeline.json
+
+# Engines to two hosts with become: through the controller (before 0.4.0) and host to host.
+benchmark-transfer: images
+	mkdir -p artifacts && python benchmarks/engine_transfer.py --json artifacts/benchmark-transfer.json
 
 benchmark-fleet: images
 	mkdir -p artifacts && python benchmarks/fleet_converge.py --json artifacts/benchmark-fleet.json

@@ -14,5 +14,6 @@ options:
     default: /run/haproxy/admin.sock
 notes:
   - Runs on the balancer host with its python3 and the standard library, through the collection's
-    C(module_utils/haproxy_runtime), shared by M(trtllm.deploy.haproxy_server) and M(trtllm.deploy.haproxy_info).
+    C(module_utils/haproxy_runtime), shared by M(trtllm.deploy.haproxy_server), M(trtllm.deploy.haproxy_info) and
+    M(trtllm.deploy.haproxy_state).
 """

@@ -15,9 +15,14 @@ author:
 description:
   - Returns a list of messages, empty when the cluster can start. Each member publishes C(trtllm_cluster_layout)
     (role trtllm, tasks/cluster_preflight.yml); a member without it did not answer the preflight.
-  - The members must agree on tp_size, pp_size, the model, the engine's path and the ssh port; have the same GPU
-    count, whose sum is tp_size x pp_size; have clocks within O(max_clock_skew) seconds; and answer each other
-    on the cluster's address (a refused connection counts as an answer).
+  - The members must agree on tp_size, pp_size, the model, the engine's path, the ssh port, the interface and
+    InfiniBand; have the same GPU count, whose sum is tp_size x pp_size; have clocks within O(max_clock_skew)
+    seconds; and answer each other on the cluster's address (a refused connection counts as an answer).
+  - With no C(trtllm_cluster_interface), a member with more than one candidate interface (up, IPv4, not
+    loopback or a Docker bridge; filter C(cluster_interfaces)) is refused, since MPI and NCCL would pick one of
+    them; a named interface must exist. C(NCCL_IB_*) in C(trtllm_cluster_env) without C(trtllm_cluster_infiniband)
+    is refused (NCCL would fall back to sockets silently), and so is C(trtllm_cluster_infiniband) on a member
+    without C(/dev/infiniband).
 options:
   _input:
     description: The cluster's members, rank 0 first.
@@ -65,6 +70,13 @@ _value:
 """
 
 
+def cluster_interfaces(facts) -> list[str]:
+    """The interfaces MPI and NCCL could pick between the members (up, IPv4, not lo or a Docker bridge), from a
+    host's network facts (C(ansible_facts) after C(setup) with the network subset)."""
+    names = list(facts.get("interfaces") or [])
+    return cluster.interface_candidates({name: facts.get(name.replace("-", "_")) for name in names})
+
+
 def cluster_problems(members, hostvars, play_hosts, reach=None, max_clock_skew=30, seen_from=""):
     layouts = {host: (hostvars[host].get("trtllm_cluster_layout") if host in play_hosts and host in hostvars
                       else None) for host in members}
@@ -73,4 +85,4 @@ def cluster_problems(members, hostvars, play_hosts, reach=None, max_clock_skew=3
 
 class FilterModule:
     def filters(self):
-        return {"cluster_problems": cluster_problems}
+        return {"cluster_problems": cluster_problems, "cluster_interfaces": cluster_interfaces}

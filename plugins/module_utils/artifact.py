@@ -208,8 +208,10 @@ def key_change(old: dict, new: dict, prefix: str = "") -> str:
     return ", ".join(change for change in changes if change)
 
 
-def problems(path: str, manifest: dict, wanted: dict | None = None, checksums: bool = False) -> list[str]:
-    """Why the artifact at path is not what its manifest (and the wanted artifact) say; empty when it is."""
+def problems(path: str, manifest: dict, wanted: dict | None = None, checksums: bool = False,
+             held: list[str] | None = None) -> list[str]:
+    """Why the artifact at path is not what its manifest (and the wanted artifact) say; empty when it is.
+    `held`: the files of the manifest this host holds (a cluster member holds its own ranks); all when None."""
     if not os.path.isdir(path):
         return [f"{path} does not exist"]
     if not manifest:
@@ -220,7 +222,10 @@ def problems(path: str, manifest: dict, wanted: dict | None = None, checksums: b
         found.append(f"it was made for {change}" if change else
                      f"it was made for key {str(manifest.get('key'))[:12]}, this host needs {wanted['key'][:12]}")
     listed, present = manifest["files"], set(artifact_files(path))
-    missing = sorted(set(listed) - present)
+    unknown = sorted(set(held or ()) - set(listed))
+    if unknown:
+        found.append(f"the manifest lists no {', '.join(unknown)}")
+    missing = sorted((set(listed) if held is None else set(held) & set(listed)) - present)
     extra = sorted(present - set(listed))
     if missing:
         found.append(f"missing {', '.join(missing)}")

@@ -8,7 +8,17 @@ No Ansible imports: the filter cluster_problems and the unit tests call it with 
 from __future__ import annotations
 
 AGREE = (("tp_size", "trtllm_tp_size"), ("pp_size", "trtllm_pp_size"), ("model", "trtllm_model_name"),
-         ("engine", "trtllm_engine_path"), ("ssh_port", "trtllm_cluster_ssh_port"))
+         ("engine", "trtllm_engine_path"), ("ssh_port", "trtllm_cluster_ssh_port"),
+         ("interface", "trtllm_cluster_interface"), ("infiniband", "trtllm_cluster_infiniband"))
+
+
+def interface_candidates(interfaces: dict) -> list[str]:
+    """The interfaces MPI and NCCL could pick between hosts when trtllm_cluster_interface is empty: up, with an IPv4
+    address, neither loopback nor a Docker bridge (which has the same address on every host; triton_launch leaves
+    both out). `interfaces` maps a name to Ansible's network facts of it (active, ipv4)."""
+    return sorted(name for name, fact in interfaces.items()
+                  if (fact or {}).get("active") and (fact or {}).get("ipv4")
+                  and name != "lo" and not name.startswith("docker"))
 
 
 def _listing(values: dict) -> str:
@@ -49,9 +59,33 @@ def cluster_problems(members: list[str], layouts: dict[str, dict | None], reach:
     if len(clocks) > 1 and max(clocks.values()) - min(clocks.values()) > int(max_clock_skew):
         problems.append(f"the members' clocks differ by {max(clocks.values()) - min(clocks.values())} s "
                         f"(more than trtllm_cluster_max_clock_skew {max_clock_skew} s): set up NTP")
+    problems += _network_problems(here)
     for target in reach or []:
         if target.get("state") == "unreachable":
             problems.append(f"{target.get('name', target['address'])} did not answer {seen_from or 'this host'} at "
                             f"{target['address']}:{target['port']} ({target.get('error')}): open TCP between the "
                             "members (the ssh port and the MPI/NCCL interface)")
+    return problems
+
+
+def _network_problems(here: dict[str, dict]) -> list[str]:
+    """The interface MPI and NCCL use between the members, and InfiniBand."""
+    problems = []
+    for host, layout in here.items():
+        interface, candidates = layout.get("interface") or "", list(layout.get("candidates") or [])
+        if not interface and len(candidates) > 1:
+            problems.append(f"{host} has {len(candidates)} interfaces MPI and NCCL could pick between the members "
+                            f"({', '.join(candidates)}): set trtllm_cluster_interface to the one they share")
+        elif interface and interface not in (layout.get("interfaces") or []):
+            problems.append(f"{host} has no interface {interface} (trtllm_cluster_interface); it has "
+                            f"{', '.join(layout.get('interfaces') or []) or 'none'}")
+        ib_env = sorted(layout.get("ib_env") or [])
+        if ib_env and not layout.get("infiniband"):
+            problems.append(f"trtllm_cluster_env sets {', '.join(ib_env)} on {host} but trtllm_cluster_infiniband is "
+                            "false: no InfiniBand device is mapped into the containers and NCCL falls back to "
+                            "sockets without a word; set trtllm_cluster_infiniband: true or remove them")
+        if layout.get("infiniband") and not layout.get("ib_devices"):
+            problems.append(f"{host} has no /dev/infiniband, which trtllm_cluster_infiniband maps into its "
+                            "containers: install the InfiniBand drivers (MOFED) or set trtllm_cluster_infiniband: "
+                            "false")
     return problems

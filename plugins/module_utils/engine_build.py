@@ -51,6 +51,7 @@ FLAG_TABLE = [
     ("max_output_len", "--max_output_len", str),
     ("max_num_tokens", "--max_num_tokens", str),
     ("opt_num_tokens", "--opt_num_tokens", str),
+    ("custom_all_reduce", "--use_custom_all_reduce", _enable),
     ("output_dir", "--output_dir", str),
     ("workers", "--workers", str),
 ]

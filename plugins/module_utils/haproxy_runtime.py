@@ -6,7 +6,10 @@ configuration): one command per connection, the answer read until HAProxy closes
 Facts relied on (HAProxy 2.6, management.txt "Unix Socket commands"): `show stat` answers CSV
 whose header starts with "# pxname,svname,"; `scur` is a server's current sessions and `status`
 one of UP, DOWN, NOLB, MAINT, DRAIN, "no check", with " a/b" while a check is going up or down;
-`set server <backend>/<server> state ready|drain|maint` answers nothing when it worked.
+`set server <backend>/<server> state ready|drain|maint` answers nothing when it worked; `show servers state`
+answers the format `server-state-file` loads (configuration.txt, "server-state-file": its output written to that
+file before a reload, read back with `load-server-state-from-file`, keeps each server's administrative state,
+drain and maintenance included).
 """
 
 from __future__ import annotations
@@ -123,3 +126,11 @@ def make_ready(path: str, backend: str, server: str, wait: float, interval: floa
     result.update(status=now.get("status", ""), up=base_status(now.get("status", "")) == "UP",
                   waited=round(clock() - start, 3))
     return result
+
+
+def servers_state(path: str, timeout: float = 5.0) -> str:
+    """`show servers state`: every server's state, in the form HAProxy's server-state-file holds."""
+    text = command(path, "show servers state", timeout)
+    if not text.lstrip().startswith("1"):  # the format's version line
+        raise HAProxyError(f"HAProxy did not answer 'show servers state' with a state file: {text.strip()[:200]}")
+    return text

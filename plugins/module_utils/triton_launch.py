@@ -68,6 +68,12 @@ def cluster_options(world_size: int, hosts: list[str], slots: int, ssh_port: int
     if interface:
         argv += ["--mca", "btl_tcp_if_include", interface, "--mca", "oob_tcp_if_include", interface]
         exports += ["-x", f"NCCL_SOCKET_IFNAME={interface}"]
+    else:
+        # Docker's bridge has the same address on every host, and Open MPI's TCP transports would try it (btl:
+        # only 127.0.0.1/8 is left out by default; oob: nothing): leave out loopback and Docker's bridges, as
+        # NVIDIA's multi-node images do (the preflight has made sure one interface is left).
+        argv += ["--mca", "btl_tcp_if_exclude", "lo,docker0", "--mca", "oob_tcp_if_exclude", "lo,docker0"]
+        exports += ["-x", "NCCL_SOCKET_IFNAME=^docker,lo"]
     for name in ["PATH", "LD_LIBRARY_PATH"] + list(env or []):
         exports += ["-x", name]
     return argv, exports

@@ -63,6 +63,13 @@ options:
     description: Compare every file's sha256 with the manifest, not only its size.
     type: bool
     default: false
+  held:
+    description:
+      - The files of the manifest this host holds, when it holds only some (a cluster member holds the engine's
+        C(config.json) and the ranks it serves); the artifact is current when those are there and equal. All
+        of them when unset.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -168,6 +175,7 @@ def main() -> None:
             "hash_cache": {"type": "path"},
             "verify_checksums": {"type": "bool", "default": False},
             "known_files": {"type": "dict", "default": {}},
+            "held": {"type": "list", "elements": "str"},
         },
         supports_check_mode=True,
     )
@@ -180,7 +188,8 @@ def main() -> None:
         inputs["files"] = hashed_content(module)
     made = af.artifact(params["kind"], inputs)
     manifest = af.read_manifest(params["path"])
-    found = [] if by_content else af.problems(params["path"], manifest, made, params["verify_checksums"])
+    found = [] if by_content else af.problems(params["path"], manifest, made, params["verify_checksums"],
+                                              params["held"])
     module.exit_json(changed=False, key=made["key"], artifact=made, current=not found,
                      reason="; ".join(found) or None, manifest=manifest)
 

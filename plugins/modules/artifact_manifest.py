@@ -54,6 +54,11 @@ options:
     description: JSON file of hashes already computed, by file size and mtime (as M(trtllm.deploy.artifact_key)
       keeps it), used and not written when recording, so large files are not hashed twice.
     type: path
+  held:
+    description: When checking, the files of the manifest that must be here (a cluster member's ranks and
+      C(config.json)); all of them when unset.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -124,6 +129,7 @@ def main() -> None:
             "checksums": {"type": "bool", "default": True},
             "expected": {"type": "dict"},
             "hash_cache": {"type": "path"},
+            "held": {"type": "list", "elements": "str"},
         },
         mutually_exclusive=[("artifact", "key")],
         required_one_of=[("artifact", "key")],
@@ -155,7 +161,7 @@ def main() -> None:
         changed = after != staged or bool(params["src"])
     else:
         after = af.read_manifest(where)
-        found = af.problems(where, after, {"key": key}, checksums=params["checksums"])
+        found = af.problems(where, after, {"key": key}, checksums=params["checksums"], held=params["held"])
         if found:
             if params["src"] and not module.check_mode:
                 shutil.rmtree(where, ignore_errors=True)
@@ -163,7 +169,7 @@ def main() -> None:
             module.fail_json(msg=f"{where} is not a complete artifact for key {key[:12]}: {'; '.join(found)}{left}")
         changed = False
         if params["src"]:
-            if before == after and not af.problems(path, before, {"key": key}):
+            if before == after and not af.problems(path, before, {"key": key}, held=params["held"]):
                 if not module.check_mode:
                     shutil.rmtree(where, ignore_errors=True)
             else:

@@ -44,7 +44,7 @@ EXAMPLES = r"""
     url: http://127.0.0.1:8000
     # Llama 3's ids (its generation_config.json); the workflow's 2 is Llama 2's.
     body: {text_input: "What is machine learning?", max_tokens: 8, bad_words: "",
-           stop_words: "<|end_of_text|>", pad_id: 128009, end_id: 128009}
+           stop_words: ["<|end_of_text|>"], pad_id: 128009, end_id: 128009}
   register: served
 
 - name: Show the models that are READY

@@ -79,6 +79,13 @@ options:
         --context_fmha_fp32_acc=enable --multi_block_mode=enable).
     type: bool
     default: false
+  custom_all_reduce:
+    description:
+      - C(--use_custom_all_reduce enable|disable); trtllm-build's default (enable) when unset.
+      - An engine built with it holds an all-reduce workspace of CUDA IPC memory that every tensor-parallel rank
+        opens on its peers; ranks on other hosts cannot open it, so an engine whose ranks span hosts must be built
+        with V(false) (TensorRT-LLM 0.9.0 C(runtime/ipcUtils.cpp)).
+    type: bool
   workers:
     description: C(--workers), ranks built in parallel.
     type: int
@@ -233,6 +240,7 @@ def main() -> None:
             "max_num_tokens": {"type": "int", "no_log": False},
             "opt_num_tokens": {"type": "int", "no_log": False},
             "chunked_context": {"type": "bool", "default": False},
+            "custom_all_reduce": {"type": "bool"},
             "workers": {"type": "int", "default": 1},
             "extra_args": {"type": "list", "elements": "str", "default": []},
             "executable": {"type": "str", "default": "trtllm-build"},

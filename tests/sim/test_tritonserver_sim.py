@@ -194,6 +194,16 @@ def test_a_stop_word_ends_the_answer_after_it(tp1_server):
     assert cut == "".join(pieces[: pieces.index(pieces[k]) + 1])
 
 
+def test_stop_words_are_a_list_of_words_not_one_joined_string(tp1_server):
+    """r24.04's preprocessing takes each element of stop_words as one word (no split at commas): a model with
+    several end ids needs them as a list. Joined with a comma, two words are one sequence that never comes."""
+    pieces = [e["text_output"] for e in tp1_server.generate_stream(max_tokens=10)]
+    k = next(i for i, p in enumerate(pieces) if i > 0 and p.isalpha())
+    whole, cut = "".join(pieces), "".join(pieces[: pieces.index(pieces[k]) + 1])
+    assert tp1_server.generate(max_tokens=10, stop_words=["zebra", pieces[k]])["text_output"] == cut != whole
+    assert tp1_server.generate(max_tokens=10, stop_words=f"zebra,{pieces[k]}")["text_output"] == whole
+
+
 def test_request_longer_than_the_engine_allows_is_refused(tp1_server):
     status, body = tp1_server.http("POST", "/v2/models/ensemble/generate", {**SEED_REQUEST, "max_tokens": 4096})
     assert status == 400 and "exceeds the engine's max_output_len 1024" in body

@@ -231,7 +231,7 @@ def test_plan_builds_once_per_key_on_the_first_host():
     assert plan["builders"] == {"tp2": "a1", "tp1": "h1"}
     assert {h: p["action"] for h, p in plan["hosts"].items()} == {"a1": "build", "h1": "build", "h2": "receive",
                                                                   "h3": "receive"}
-    assert plan["transfers"] == [{"key": "tp1", "source": "h1", "receivers": ["h2", "h3"]}]
+    assert plan["transfers"] == [{"key": "tp1", "source": "h1", "receivers": ["h2", "h3"], "files": {}}]
 
 
 def test_plan_copies_from_a_host_that_already_has_the_engine():
@@ -239,7 +239,7 @@ def test_plan_copies_from_a_host_that_already_has_the_engine():
     plan = engine_plan(["h1", "h2", "h3"], hostvars)
     assert plan["builders"] == {}
     assert {h: p["action"] for h, p in plan["hosts"].items()} == {"h1": "receive", "h2": "keep", "h3": "keep"}
-    assert plan["transfers"] == [{"key": "tp1", "source": "h2", "receivers": ["h1"]}]
+    assert plan["transfers"] == [{"key": "tp1", "source": "h2", "receivers": ["h1"], "files": {}}]
     assert engine_plan(["h2", "h3"], hostvars)["transfers"] == []
 
 
@@ -248,10 +248,42 @@ def test_plan_prefers_a_builder_that_is_not_serving():
                 "h3": dict(fact("tp1", False), engine_build_serving="true")}
     plan = engine_plan(["h1", "h2", "h3"], hostvars)
     assert plan["builders"] == {"tp1": "h2"}
-    assert plan["transfers"] == [{"key": "tp1", "source": "h2", "receivers": ["h1", "h3"]}]
+    assert plan["transfers"] == [{"key": "tp1", "source": "h2", "receivers": ["h1", "h3"], "files": {}}]
     # Every host serving: the first builds (it stops its server for the build).
     everyone = {h: dict(v, engine_build_serving=True) for h, v in hostvars.items()}
     assert engine_plan(["h1", "h2", "h3"], everyone)["builders"] == {"tp1": "h1"}
+
+
+def test_plan_hands_a_key_on_from_every_host_that_has_it_in_rounds():
+    hosts = [f"h{i}" for i in range(1, 9)]
+    plan = engine_plan(hosts, {h: fact("tp1", False) for h in hosts})
+    # h1 builds; 7 receivers in 3 rounds (1, then 2, then 4 senders); nobody sends twice in a round.
+    assert [[(c["source"], c["receiver"]) for c in copies] for copies in plan["rounds"]] == [
+        [("h1", "h2")], [("h1", "h3"), ("h2", "h4")], [("h1", "h5"), ("h2", "h6"), ("h3", "h7"), ("h4", "h8")]]
+    assert {h: (p["round"], p["peer"]) for h, p in plan["hosts"].items() if p["action"] == "receive"} == {
+        "h2": (1, "h1"), "h3": (2, "h1"), "h4": (2, "h2"), "h5": (3, "h1"), "h6": (3, "h2"), "h7": (3, "h3"),
+        "h8": (3, "h4")}
+    for copies in plan["rounds"]:
+        senders = [c["source"] for c in copies]
+        assert len(senders) == len(set(senders))
+
+
+def test_plan_gives_a_cluster_member_only_its_files_and_takes_it_for_no_source():
+    held = {"m0": ["config.json", "rank0.engine"], "m1": ["config.json", "rank1.engine"]}
+    hostvars = {h: dict(fact("tp2", False), engine_build_held=files) for h, files in held.items()}
+    plan = engine_plan(["m0", "m1"], hostvars)
+    assert plan["builders"] == {"tp2": "m0"}
+    assert plan["rounds"] == [[{"key": "tp2", "source": "m0", "receiver": "m1",
+                                "files": ["config.json", "rank1.engine"]}]]
+    # m0 lost its engine; m1 holds only rank 1 of it: m1 cannot be the source, so m0 builds again.
+    hostvars["m1"]["engine_build_key"]["current"] = True
+    again = engine_plan(["m0", "m1"], hostvars)
+    assert again["builders"] == {"tp2": "m0"} and again["transfers"] == []
+    # Both hold their ranks: nothing to do.
+    hostvars["m0"]["engine_build_key"] = {"key": "tp2", "current": True, "manifest": {}}
+    assert engine_plan(["m0", "m1"], hostvars)["builders"] == {}
+    assert {h: p["action"] for h, p in engine_plan(["m0", "m1"], hostvars)["hosts"].items()} == {
+        "m0": "keep", "m1": "keep"}
 
 
 def test_plan_names_a_host_without_a_key():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.trtllm.deploy.plugins.filter.cluster_problems import cluster_problems
+from ansible_collections.trtllm.deploy.plugins.filter.cluster_problems import cluster_interfaces, cluster_problems
 
 MEMBERS = ["gpu-a", "gpu-b"]
 
@@ -57,3 +57,46 @@ def test_clocks_further_apart_than_the_limit_are_refused():
     assert cluster_problems(MEMBERS, layouts, MEMBERS) == [
         "the members' clocks differ by 45 s (more than trtllm_cluster_max_clock_skew 30 s): set up NTP"]
     assert cluster_problems(MEMBERS, layouts, MEMBERS, max_clock_skew=60) == []
+
+
+NETWORK = {"interfaces": ["lo", "eth0", "docker0", "ib0", "veth1a2b", "eth1"],
+           "lo": {"active": True, "ipv4": {"address": "127.0.0.1"}},
+           "eth0": {"active": True, "ipv4": {"address": "10.0.0.1"}},
+           "docker0": {"active": True, "ipv4": {"address": "172.17.0.1"}},
+           "ib0": {"active": True, "ipv4": {"address": "192.168.0.1"}},
+           "veth1a2b": {"active": True},  # no IPv4: the host end of a container's link
+           "eth1": {"active": False, "ipv4": {"address": "10.1.0.1"}}}
+
+
+def test_the_candidate_interfaces_are_up_with_ipv4_and_neither_loopback_nor_docker():
+    assert cluster_interfaces(NETWORK) == ["eth0", "ib0"]
+    assert cluster_interfaces({"interfaces": ["lo", "eth0", "docker0"], **{k: NETWORK[k] for k in ("lo", "eth0",
+                                                                                                    "docker0")}}) == [
+        "eth0"]
+
+
+def test_mpi_and_ncll_need_one_interface_between_the_members():
+    one = layout(interface="", interfaces=["docker0", "eth0", "lo"], candidates=["eth0"])
+    assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": one, "gpu-b": one}), MEMBERS) == []
+    two = layout(interface="", interfaces=["eth0", "ib0", "lo"], candidates=["eth0", "ib0"])
+    assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": one, "gpu-b": two}), MEMBERS) == [
+        "gpu-b has 2 interfaces MPI and NCCL could pick between the members (eth0, ib0): set trtllm_cluster_interface "
+        "to the one they share"]
+    named = dict(two, interface="ib0")
+    assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": named, "gpu-b": named}), MEMBERS) == []
+    assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": named, "gpu-b": dict(one, interface="ib0")}), MEMBERS) == [
+        "gpu-b has no interface ib0 (trtllm_cluster_interface); it has docker0, eth0, lo"]
+
+
+def test_nccl_ib_variables_need_infiniband_mapped_and_infiniband_needs_the_devices():
+    ib_env = layout(ib_env=["NCCL_IB_HCA"], infiniband=False)
+    assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": ib_env, "gpu-b": ib_env}), MEMBERS)[0] == (
+        "trtllm_cluster_env sets NCCL_IB_HCA on gpu-a but trtllm_cluster_infiniband is false: no InfiniBand device "
+        "is mapped into the containers and NCCL falls back to sockets without a word; set trtllm_cluster_infiniband: "
+        "true or remove them")
+    mapped = dict(ib_env, infiniband=True, ib_devices=True)
+    assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": mapped, "gpu-b": mapped}), MEMBERS) == []
+    assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": mapped, "gpu-b": dict(mapped, ib_devices=False)}),
+                            MEMBERS) == [
+        "gpu-b has no /dev/infiniband, which trtllm_cluster_infiniband maps into its containers: install the "
+        "InfiniBand drivers (MOFED) or set trtllm_cluster_infiniband: false"]

@@ -1,5 +1,6 @@
 """The load_balancer role's haproxy.cfg, rendered by Ansible from an inventory: a server per serving host, none
-for a cluster's members other than rank 0, and the gRPC frontend only when asked for."""
+for a cluster's members other than rank 0, the gRPC frontend only when asked for, and the servers' state kept
+across a reload."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ PLAY = """
     load_balancer_timeout_http_request: 30
     load_balancer_retries: 3
     load_balancer_socket: /run/haproxy/admin.sock
+    load_balancer_state_file: /var/lib/haproxy/server-state
   tasks:
     - ansible.builtin.template:
         src: "{{ repo }}/roles/load_balancer/templates/haproxy.cfg.j2"
@@ -73,3 +75,6 @@ def test_only_serving_hosts_are_backends_and_grpc_only_when_asked(tmp_path, grpc
     grpc = [["rank0", "10.0.0.2:8001"], ["solo", "10.0.0.1:8001"]]
     assert servers == (http + grpc if grpc_port else http)
     assert ("frontend triton_grpc" in dest.read_text()) == bool(grpc_port)
+    words = [line.split() for line in dest.read_text().splitlines()]
+    assert ["server-state-file", "/var/lib/haproxy/server-state"] in words
+    assert ["load-server-state-from-file", "global"] in words

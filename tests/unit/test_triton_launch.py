@@ -69,6 +69,18 @@ def test_a_cluster_command_launches_ranks_over_the_members_with_rank0s_flags_of_
         if a not in ("--allow-http=false", "--allow-grpc=false", "--allow-metrics=false", *exported)]
 
 
+def test_without_an_interface_mpi_and_nccl_leave_out_loopback_and_docker_and_the_prefix_is_passed():
+    ours = triton_server_command(2, REPO_DIR, 8000, 8001, 8002,
+                                 cluster=dict(CLUSTER, interface="", mpi_prefix="/opt/hpcx/ompi"))
+    options = ours[2:ours.index("-n")]
+    for pair in (["btl_tcp_if_exclude", "lo,docker0"], ["oob_tcp_if_exclude", "lo,docker0"],
+                 ["--prefix", "/opt/hpcx/ompi"]):
+        assert options[options.index(pair[0]):options.index(pair[0]) + 2] == pair
+    assert "btl_tcp_if_include" not in options
+    assert all(rank.startswith("-n 1 -x NCCL_SOCKET_IFNAME=^docker,lo ") for rank in " ".join(
+        ours[ours.index("-n"):]).split(" : "))
+
+
 def test_a_cluster_whose_hosts_and_slots_do_not_make_the_world_size_is_refused():
     with pytest.raises(AnsibleFilterError, match="2 hosts x 2 GPUs is 4 ranks, not the world size 2"):
         triton_server_command(2, REPO_DIR, 8000, 8001, 8002, cluster=dict(CLUSTER, slots=2))

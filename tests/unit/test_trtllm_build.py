@@ -45,6 +45,14 @@ def test_workers_and_extra_args_are_appended():
     assert argv[-2:] == ["--workers=2", "--strongly_typed"]
 
 
+def test_custom_all_reduce_is_trtllm_builds_default_unless_set():
+    assert not any("use_custom_all_reduce" in a for a in eb.build_argv("trtllm-build", SEED))
+    argv = eb.build_argv("trtllm-build", dict(SEED, custom_all_reduce=False))
+    assert "--use_custom_all_reduce=disable" in argv
+    output_dir = next(a for a in argv if a.startswith("--output_dir"))
+    assert argv.index("--use_custom_all_reduce=disable") < argv.index(output_dir)
+
+
 def make_checkpoint(path, tp=1, dtype="float16", ranks=None):
     path.mkdir(parents=True, exist_ok=True)
     mapping = {"world_size": tp, "tp_size": tp, "pp_size": 1}

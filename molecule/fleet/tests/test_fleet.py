@@ -12,6 +12,7 @@ import testinfra
 import testinfra.utils.ansible_runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from controller_load import measure  # noqa: E402
 from node_http import triton  # noqa: E402
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -25,7 +26,8 @@ REQUEST = {"text_input": "What is machine learning?", "max_tokens": 20, "bad_wor
 
 
 def node(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    # The nodes are logged into as their unprivileged user (the scenario's inventory): root through its sudo.
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}", sudo=True)
 
 
 def engine_state(name):
@@ -91,9 +93,16 @@ def test_every_host_answers_generate(host):
     assert host.check_output("docker exec triton_server pgrep -c -x tritonserver") == str(tp), "one rank per GPU"
 
 
-def test_the_controller_keeps_no_engine_copies():
-    cache = Path.home() / ".cache/trtllm-deploy/engines"
-    assert not cache.exists() or not any(cache.iterdir())
+def test_no_copy_is_left_half_way_and_no_transfer_server_outlives_its_round(host):
+    """Copies went host to host: nothing of them stays (no staging directory, nothing listening on the
+    transfer port)."""
+    assert not [n for n in host.check_output("ls -A /root/models/trt").split() if ".incoming" in n]
+    assert not listens_on(host, 8095), "a transfer server still listens on engine_build_transfer_port"
+
+
+def listens_on(host, port: int) -> bool:
+    table = host.check_output("cat /proc/net/tcp /proc/net/tcp6")
+    return any(f":{port:04X} " in line and line.split()[3] == "0A" for line in table.splitlines()[1:])
 
 
 def test_a_shallow_checkout_has_what_the_deployment_uses_and_nothing_more():
@@ -171,6 +180,40 @@ def test_status_shows_the_fleets_endpoint_and_every_backends_state(tmp_path):
         for n in ("trtllm-mol-fleet-1", "trtllm-mol-fleet-2", "trtllm-mol-fleet-tp2")]
 
 
+SET_STATE = """import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect('/run/haproxy/admin.sock')
+s.sendall(f'set server triton_http/{sys.argv[1]} state {sys.argv[2]}\\n'.encode())
+print(s.recv(4096).decode())
+"""
+
+
+def load_balancer_playbook(*extra: str) -> str:
+    done = subprocess.run(["ansible-playbook", "playbooks/load_balancer.yml", "-i", str(Path(INVENTORY).parent),
+                           *extra], cwd=os.environ["MOLECULE_PROJECT_DIRECTORY"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_a_server_in_maintenance_stays_so_across_a_reload_of_a_changed_configuration():
+    server = "trtllm-mol-fleet-2"
+    before = on_balancer("pidof", "haproxy").split()
+    on_balancer("python3", "-c", SET_STATE, server, "maint")
+    try:
+        assert balancer_servers()[server] == "MAINT"
+        # A changed configuration (the health check's interval) reloads HAProxy through the role's handlers.
+        output = load_balancer_playbook("-e", "load_balancer_check_interval_ms=1100")
+        assert "RUNNING HANDLER [trtllm.deploy.load_balancer : Reload HAProxy]" in output
+        assert set(on_balancer("pidof", "haproxy").split()).isdisjoint(before), "HAProxy was not reloaded"
+        assert "inter 1100ms" in on_balancer("cat", "/etc/haproxy/haproxy.cfg")
+        assert balancer_servers()[server] == "MAINT", balancer_servers()
+    finally:
+        on_balancer("python3", "-c", SET_STATE, server, "ready")
+        load_balancer_playbook()
+    wait_for_status(server, "UP", 60)
+
+
 def test_grpc_through_the_balancer_reaches_a_ready_ensemble():
     import tritonclient.grpc as grpcclient
 
@@ -190,3 +233,24 @@ def test_a_killed_backend_is_taken_out_by_the_health_check_and_comes_back():
     back = wait_for_status("trtllm-mol-fleet-2", "UP", 300)
     print(f"killed backend: DOWN after {out:.1f}s, UP again {back:.1f}s later")
     assert balancer_servers()["trtllm-mol-fleet-1"] == "UP"
+
+
+def test_an_engine_of_2_gib_goes_host_to_host_through_no_controller_memory():
+    """With become (as inventories/fleet logs in), an engine moves host to host: the controller's memory and its
+    bytes read and written are those of a 1 MiB engine, not of 2 GiB (ansible-core's fetch under become would
+    read the whole file into the controller's memory, base64-encoded)."""
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    runs = {}
+    for size in (1 << 20, 2 << 30):
+        runs[size] = measure(["ansible-playbook", "molecule/fleet/transfer.yml", "-i", str(Path(INVENTORY).parent),
+                              "-e", f"transfer_bytes={size}"], cwd=project)
+        assert runs[size]["rc"] == 0, runs[size]["output"][-3000:]
+    small, big = runs[1 << 20], runs[2 << 30]
+    print("engine 1 MiB / 2 GiB to two hosts: "
+          f"{small['seconds']} s / {big['seconds']} s; controller peak memory (PSS) "
+          f"{small['peak_bytes'] >> 20} / {big['peak_bytes'] >> 20} MiB; controller bytes read and written "
+          f"{small['io_bytes'] >> 20} / {big['io_bytes'] >> 20} MiB")
+    assert big["peak_bytes"] - small["peak_bytes"] < 300 << 20
+    assert big["io_bytes"] - small["io_bytes"] < 64 << 20
+    # The first host sent it twice (round 1 to one host, round 2 to the other), each copy checked on arrival.
+    assert big["output"].count("sent 2.0 GiB") == 2, big["output"][-3000:]

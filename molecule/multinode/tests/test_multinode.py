@@ -22,7 +22,8 @@ PROMPTS = ["What is machine learning?", "Name three colours.", "Write a haiku ab
 
 
 def node(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    # The nodes are logged into as their unprivileged user (the scenario's inventory): root through its sudo.
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}", sudo=True)
 
 
 def generate(name, prompt, max_tokens=24):
@@ -74,6 +75,53 @@ def test_the_ranks_run_on_both_members_and_only_rank0_listens():
     assert listens(RANK0) and not listens(MEMBER)
     assert not [p for p in cmdlines(RANK0) if p.startswith("/opt/tritonserver/bin/tritonserver")
                 and "--allow-http=false" in p], "rank 0 runs no rank of its own with HTTP off"
+
+
+ENGINE = "/root/models/trt/Tiny-Llama-Sim-trt-engine"
+MANIFEST = "trtllm-deploy-manifest.json"
+
+
+def engine_state(name):
+    host = node(name)
+    config = json.loads(host.file(f"{ENGINE}/config.json").content_string)
+    manifest = json.loads(host.file(f"{ENGINE}/{MANIFEST}").content_string)
+    return sorted(host.check_output(f"ls {ENGINE}").split()), config["build_config"]["plugin_config"], manifest
+
+
+def test_the_cluster_engine_has_no_custom_all_reduce_and_a_member_holds_only_its_ranks():
+    leader_files, leader_plugins, leader_manifest = engine_state(RANK0)
+    member_files, member_plugins, member_manifest = engine_state(MEMBER)
+    ref_files, ref_plugins, ref_manifest = engine_state(REFERENCE)
+    # One build for the cluster's key (its ranks span hosts: custom all-reduce off, in the key), one for the reference.
+    assert leader_plugins["use_custom_all_reduce"] is False and member_plugins["use_custom_all_reduce"] is False
+    assert ref_plugins["use_custom_all_reduce"] is True and ref_manifest["key"] != leader_manifest["key"]
+    assert leader_manifest["inputs"]["build_options"]["custom_all_reduce"] is False
+    assert "custom_all_reduce" not in ref_manifest["inputs"]["build_options"]
+    assert member_manifest == leader_manifest and leader_manifest["origin"] == RANK0
+    # The builder holds every rank; the member received only what it serves.
+    assert leader_files == ["config.json", "rank0.engine", "rank1.engine", MANIFEST]
+    assert member_files == ["config.json", "rank1.engine", MANIFEST]
+
+
+def test_mpirun_needs_the_images_prefix_to_start_its_daemons_over_ssh():
+    """Open MPI lies where NGC's images keep it (/opt/hpcx/ompi), found only through the image's ENV: an ssh
+    session does not get it, so without --prefix the member's shell finds no orted."""
+    script = ("import glob, json\nfor p in glob.glob('/proc/[0-9]*/cmdline'):\n    try:\n"
+              "        argv = open(p, 'rb').read().split(bytes(1))[:-1]\n    except OSError:\n        continue\n"
+              "    if argv and argv[0] == b'mpirun':\n        print(json.dumps([a.decode() for a in argv]))\n")
+    words = json.loads(node(RANK0).check_output("docker exec triton_server python3 -c %s", script).splitlines()[0])
+    leader = " ".join(words)
+    assert "--prefix /opt/hpcx/ompi" in leader and "btl_tcp_if_exclude lo,docker0" in leader, leader
+    options = words[1:words.index("-n")]
+    # The same launch of `hostname` on both hosts, with and without --prefix.
+    argv = ["docker", "exec", "triton_server", "timeout", "120", "mpirun", *options, "-n", "2", "hostname"]
+    unprefixed = [w for i, w in enumerate(argv) if w != "--prefix" and (i == 0 or argv[i - 1] != "--prefix")]
+    ok = node(RANK0).run(" ".join(f"'{w}'" for w in argv))
+    assert ok.rc == 0, ok.stdout + ok.stderr
+    bad = node(RANK0).run(" ".join(f"'{w}'" for w in unprefixed))
+    said = bad.stdout + bad.stderr
+    assert bad.rc != 0 and "orted: command not found" in said, said[-2000:]
+    assert "ORTE was unable to reliably start one or more daemons" in said, said[-2000:]
 
 
 def test_status_says_rank0_serves_and_the_member_answers_through_it(tmp_path):
@@ -132,6 +180,29 @@ def test_a_killed_rank_on_the_member_brings_the_instance_down_and_back():
     assert rank0.check_output("docker inspect -f '{{.State.StartedAt}}' triton_server") != started, \
         "Docker restarted rank 0's container (mpirun ended with the job)"
     assert same(generate(RANK0, PROMPTS[0]), generate(REFERENCE, PROMPTS[0]))
+
+
+def test_an_engine_with_custom_all_reduce_does_not_load_across_hosts():
+    """TensorRT-LLM 0.9.0's default engine (custom all-reduce on) cannot load when its ranks span hosts: each rank
+    opens its peers' CUDA IPC memory. Shown by turning the flag on in the served engine's config on both members."""
+    config = f"{ENGINE}/config.json"
+    flip = ("import json, sys; p = sys.argv[1]; c = json.load(open(p)); "
+            "c['build_config']['plugin_config']['use_custom_all_reduce'] = sys.argv[2] == 'on'; "
+            "json.dump(c, open(p, 'w'))")
+    for name in (RANK0, MEMBER):
+        node(name).check_output(f"cp -p {config} {config}.kept")
+    try:
+        for name in (RANK0, MEMBER):
+            node(name).check_output("python3 -c %s %s on", flip, config)
+        node(RANK0).check_output("docker restart triton_server")
+        wait(lambda: "cudaIpcOpenMemHandle" in node(RANK0).check_output("docker logs triton_server 2>&1 | tail -n 400"),
+             300, "the IPC refusal in rank 0's log")
+        assert not ready(RANK0)
+    finally:
+        for name in (RANK0, MEMBER):
+            node(name).check_output(f"mv {config}.kept {config}")
+        node(RANK0).check_output("docker restart triton_server")
+    wait(lambda: ready(RANK0), 300, "rank 0 serving again")
 
 
 def test_a_member_rank0_cannot_reach_fails_the_preflight_by_name_before_anything_changes():

@@ -94,7 +94,21 @@ class MPI:
 
 def load_shard(engine_dir: Path, rank: int) -> tuple[dict, Shard]:
     config = read_config(engine_dir)
+    check_all_reduce(config)
     return config, Shard(config["pretrained_config"], read_rank(engine_dir, rank))
+
+
+def check_all_reduce(config: dict) -> None:
+    """0.9.0's custom all-reduce (the plugin config's default) needs every tensor-parallel peer's CUDA IPC memory:
+    each rank opens the others' handles (runtime/ipcUtils.cpp, IpcMemory, cudaIpcOpenMemHandle), which a process
+    on another host cannot. The real rank fails while its model instance is created; so does this one."""
+    mapping = config["pretrained_config"]["mapping"]
+    custom = config.get("build_config", {}).get("plugin_config", {}).get("use_custom_all_reduce", True)
+    if mapping["tp_size"] > 1 and custom and spans_hosts():
+        raise EngineError(
+            "CUDA runtime error in cudaIpcOpenMemHandle("
+            "reinterpret_cast<void**>(&foreignBuffer), handles[nodeId], cudaIpcMemLazyEnablePeerAccess): "
+            "invalid argument (/src/tensorrt_llm/cpp/tensorrt_llm/runtime/ipcUtils.cpp:90)")
 
 
 class Leader:
