@@ -23,6 +23,7 @@ an unchanged key costs a `docker image inspect`. Concurrent callers wait for one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -108,19 +109,26 @@ def storage_source(node: str) -> Path:
     return Path(next(m["Source"] for m in mounts if m["Destination"] == "/var/lib/docker"))
 
 
-def copy_tree(source: Path, dest: Path) -> None:
-    """cp -a (ownership, modes, times, links, device nodes and the overlay xattrs) into a sibling, renamed
-    into place: an interrupted copy never looks complete."""
+@contextlib.contextmanager
+def staged(dest: Path):
+    """A sibling directory to fill, renamed into place when the block ends without an error: an interrupted copy
+    never looks complete."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        run(["cp", "-a", f"{source}/.", str(staging)])
+        yield staging
         if dest.exists():
             shutil.rmtree(dest)
         staging.rename(dest)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def copy_tree(source: Path, dest: Path) -> None:
+    """cp -a: ownership, modes, times, links, device nodes and the overlay xattrs."""
+    with staged(dest) as staging:
+        run(["cp", "-a", f"{source}/.", str(staging)])
 
 
 def build(key: str) -> None:
@@ -169,9 +177,7 @@ def link_tree(source: Path, dest: Path) -> None:
     Docker never writes a layer's files once it is extracted (overlayfs mounts it as a read-only lower directory;
     a container's writes go to its own upper directory), so the nodes share them, and starting a node writes no
     800 MB. Every other file (Docker's databases, written in place) is a file of the node's own."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with staged(dest) as staging:
         run(["cp", "-a", "--link", f"{source}/.", str(staging)])
         for root, dirs, files in os.walk(staging):
             parts = Path(root).relative_to(staging).parts
@@ -185,12 +191,6 @@ def link_tree(source: Path, dest: Path) -> None:
                     shutil.copy2(path, own)
                     os.chown(own, info.st_uid, info.st_gid)
                     os.replace(own, path)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def node_storage(node: str, prepared: dict) -> tuple[Path, bool]:

@@ -236,21 +236,17 @@ def test_a_killed_backend_is_taken_out_by_the_health_check_and_comes_back():
 
 
 def test_an_engine_of_2_gib_goes_host_to_host_through_no_controller_memory():
-    """With become (as inventories/fleet logs in), an engine moves host to host: the controller's memory and its
-    bytes read and written are those of a 1 MiB engine, not of 2 GiB (ansible-core's fetch under become would
-    read the whole file into the controller's memory, base64-encoded)."""
+    """With become (as inventories/fleet logs in), a 2 GiB engine moves host to host: the controller's processes
+    (none at idle) peak under 300 MiB and read and write under 512 MiB, a quarter of one copy. ansible-core's fetch
+    under become reads the whole file into the controller's memory, base64-encoded: 13.4 GiB at the peak for this
+    engine (make benchmark-transfer)."""
     project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-    runs = {}
-    for size in (1 << 20, 2 << 30):
-        runs[size] = measure(["ansible-playbook", "molecule/fleet/transfer.yml", "-i", str(Path(INVENTORY).parent),
-                              "-e", f"transfer_bytes={size}"], cwd=project)
-        assert runs[size]["rc"] == 0, runs[size]["output"][-3000:]
-    small, big = runs[1 << 20], runs[2 << 30]
-    print("engine 1 MiB / 2 GiB to two hosts: "
-          f"{small['seconds']} s / {big['seconds']} s; controller peak memory (PSS) "
-          f"{small['peak_bytes'] >> 20} / {big['peak_bytes'] >> 20} MiB; controller bytes read and written "
-          f"{small['io_bytes'] >> 20} / {big['io_bytes'] >> 20} MiB")
-    assert big["peak_bytes"] - small["peak_bytes"] < 300 << 20
-    assert big["io_bytes"] - small["io_bytes"] < 64 << 20
+    run = measure(["ansible-playbook", "molecule/fleet/transfer.yml", "-i", str(Path(INVENTORY).parent),
+                   "-e", f"transfer_bytes={2 << 30}"], cwd=project)
+    assert run["rc"] == 0, run["output"][-3000:]
+    print(f"engine 2 GiB to two hosts: {run['seconds']} s; controller peak memory (PSS) {run['peak_bytes'] >> 20} MiB, "
+          f"bytes read and written {run['io_bytes'] >> 20} MiB")
+    assert run["peak_bytes"] < 300 << 20
+    assert run["io_bytes"] < 512 << 20
     # The first host sent it twice (round 1 to one host, round 2 to the other), each copy checked on arrival.
-    assert big["output"].count("sent 2.0 GiB") == 2, big["output"][-3000:]
+    assert run["output"].count("sent 2.0 GiB") == 2, run["output"][-3000:]
