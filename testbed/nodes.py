@@ -13,7 +13,8 @@ to do there.
 KEY is the sha256 of everything that made it: the roles and plugins the prepare stage runs, the
 playbooks, the test bed's node recipe and inventory, and the ids of the images and the Debian
 mirror it installs from. Any change to them makes a new key, so a prepared node is never stale;
-an unchanged key costs a `docker image inspect`. Concurrent callers wait for one build (a lock).
+an unchanged key costs a `docker image inspect`. Concurrent callers, of any checkout on the machine, wait for
+one build (a lock).
 
     python3 testbed/nodes.py prepared            # build unless present; prints {"image", "storage", "key", "changed"}
     python3 testbed/nodes.py storage NODE        # NODE's copy of the prepared storage (fresh unless NODE exists)
@@ -42,6 +43,9 @@ CACHE = REPO / ".cache"
 PREPARED = CACHE / "prepared"
 NODES = CACHE / "nodes"
 REPOSITORY = "trtllm-deploy/gpu-node-prepared"
+# Machine-wide, like the Docker engine and the names it holds: two checkouts on one machine (a CI clone beside a
+# working tree) must not build the same key's node at once (one would remove the other's container mid-run).
+LOCK = Path(tempfile.gettempdir()) / "trtllm-deploy-prepared-node.lock"
 # What the prepare stage runs (the preflight reads the model through model_fetch) and what starts the node.
 KEY_PATHS = [
     "roles/trtllm", "roles/model_fetch", "roles/nvidia_runtime", "roles/triton_container", "plugins",
@@ -158,7 +162,7 @@ def ensure_prepared() -> dict:
     key = prepared_key()
     ref = f"{REPOSITORY}:{key}"
     PREPARED.mkdir(parents=True, exist_ok=True)
-    with (PREPARED / ".lock").open("w") as lock:
+    with LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         changed = not (image_exists(ref) and (PREPARED / key / "docker").is_dir())
         if changed:

@@ -75,7 +75,7 @@ def test_the_candidate_interfaces_are_up_with_ipv4_and_neither_loopback_nor_dock
         "eth0"]
 
 
-def test_mpi_and_ncll_need_one_interface_between_the_members():
+def test_mpi_and_nccl_need_one_interface_between_the_members():
     one = layout(interface="", interfaces=["docker0", "eth0", "lo"], candidates=["eth0"])
     assert cluster_problems(MEMBERS, hostvars(**{"gpu-a": one, "gpu-b": one}), MEMBERS) == []
     two = layout(interface="", interfaces=["eth0", "ib0", "lo"], candidates=["eth0", "ib0"])
