@@ -26,6 +26,10 @@ class HAProxyError(Exception):
     """The socket could not be reached, or HAProxy refused a command (its own words)."""
 
 
+class HAProxyNotRunning(HAProxyError):
+    """No process listens on the socket (none there, or one a stopped or crashed HAProxy left behind)."""
+
+
 def command(path: str, line: str, timeout: float = 5.0) -> str:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
@@ -35,6 +39,8 @@ def command(path: str, line: str, timeout: float = 5.0) -> str:
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            raise HAProxyNotRunning(f"HAProxy's runtime API at {path} does not answer: {exc}") from None
         except OSError as exc:
             raise HAProxyError(f"HAProxy's runtime API at {path}: {exc}") from None
     return b"".join(chunks).decode(errors="replace")

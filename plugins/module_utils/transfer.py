@@ -136,15 +136,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.stop_requested.set()
 
     def do_GET(self):  # noqa: N802
+        # Only a request with the token counts as activity: a port scan does not keep the server alive.
+        if not _authorized(self.headers.get("Authorization"), self.server.token):
+            return self._answer(403, "forbidden\n")
         self.server.touch(+1)
         try:
-            self._get()
+            return self._get()
         finally:
             self.server.touch(-1)
 
     def _get(self):
-        if not _authorized(self.headers.get("Authorization"), self.server.token):
-            return self._answer(403, "forbidden\n")
         name = urllib.parse.unquote(self.path.removeprefix("/files/"))
         if not self.path.startswith("/files/") or name not in self.server.files:
             return self._answer(404, "not found\n")
@@ -238,6 +239,10 @@ def fetch_file(url: str, token: str, dest: str, size: int, sha256: str, timeout:
                 digest.update(block)
                 received += len(block)
         have += received
+        if have < size:
+            # A connection closed early (http.client returns a short read, not an error): keep what came, so the
+            # next attempt resumes from there.
+            raise TransferError(f"{os.path.basename(dest)} from {url} stopped at byte {have} of {size}")
     elif size == 0 and not os.path.exists(part):
         open(part, "wb").close()
     if have != size or digest.hexdigest() != sha256:
@@ -256,7 +261,7 @@ def fetch(base_url: str, token: str, dest_dir: str, files: dict, retries: int = 
     os.makedirs(dest_dir, exist_ok=True)
     result = {"received": 0, "files": [], "kept": []}
     for name in sorted(files):
-        want = files[name]
+        want = files[check_name(name)]
         dest = os.path.join(dest_dir, name)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         if os.path.exists(dest) and os.path.getsize(dest) == want["size"] and \
@@ -278,6 +283,15 @@ def fetch(base_url: str, token: str, dest_dir: str, files: dict, retries: int = 
     return result
 
 
+def check_name(name: str) -> str:
+    """A manifest's file name, refused unless it stays inside the artifact's directory (the manifest comes from
+    another host)."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise TransferError(f"{name!r} is not a file name inside the artifact's directory")
+    return name
+
+
 def manifest_files(manifest_text: str, names: list[str] | None = None) -> dict:
     """The files to fetch from a manifest's JSON text: all of them, or those named."""
     listed = json.loads(manifest_text)["files"]
@@ -285,4 +299,4 @@ def manifest_files(manifest_text: str, names: list[str] | None = None) -> dict:
     unknown = [name for name in wanted if name not in listed]
     if unknown:
         raise TransferError(f"the manifest lists no {', '.join(unknown)}")
-    return {name: listed[name] for name in wanted}
+    return {check_name(name): listed[name] for name in wanted}

@@ -82,6 +82,7 @@ kept:
   elements: str
 """
 
+import http.client
 import json
 import os
 import urllib.error
@@ -127,8 +128,8 @@ def main() -> None:
                                  f"this host needs {params['key'][:12]}")
         files = transfer.manifest_files(manifest_text, params["files"])
         result = transfer.fetch(url, params["token"], path, files, params["retries"], params["timeout"])
-    except (transfer.TransferError, ValueError, KeyError) as err:
-        module.fail_json(msg=str(err))
+    except (transfer.TransferError, ValueError, KeyError, AttributeError, http.client.HTTPException) as err:
+        module.fail_json(msg=f"{url}: {err}")
     # The manifest last: a staging directory with it is complete.
     af.write_manifest(path, manifest)
     os.chmod(os.path.join(path, af.MANIFEST), 0o644)

@@ -67,11 +67,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if not os.path.exists(params["socket"]):
-        module.exit_json(changed=False, servers=0,
-                         msg=f"no {params['socket']}: HAProxy is not running, there is no state to save")
     try:
         state = hr.servers_state(params["socket"])
+    except hr.HAProxyNotRunning as err:
+        # Nothing to save, and the reload that follows starts HAProxy: a socket left by a crash must not stop it.
+        module.exit_json(changed=False, servers=0, msg=f"{err}: HAProxy is not running, there is no state to save")
     except hr.HAProxyError as err:
         module.fail_json(msg=str(err))
     try:

@@ -157,3 +157,14 @@ def test_haproxy_info_reports_every_backend_asked_and_refuses_an_unknown_one(adh
         "triton_http": {"node-1": "UP", "node-2": "MAINT"}, "triton_grpc": {"node-1": "UP", "node-2": "MAINT"}}
     rc, result = adhoc("trtllm.deploy.haproxy_info", {"socket": path, "backends": ["nope"]})
     assert rc != 0 and "has no backend nope" in result["msg"]
+
+
+def test_a_socket_a_crashed_haproxy_left_is_told_apart_from_a_refusal(tmp_path):
+    """The reload handler saves the servers' state first: with no HAProxy listening (no socket, or a stale one)
+    there is nothing to save, and that must not stop the reload that starts it."""
+    stale = str(tmp_path / "admin.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as left:
+        left.bind(stale)  # bound, never listening, then closed: the file stays, as after a crash
+    for path in (stale, str(tmp_path / "none.sock")):
+        with pytest.raises(hr.HAProxyNotRunning, match="does not answer"):
+            hr.servers_state(path)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -136,3 +138,77 @@ def test_rounds_double_the_holders_and_subset_receivers_hold_nothing_for_others(
         [("k1", "a", "b"), ("k2", "m0", "m1")], [("k1", "a", "c"), ("k1", "b", "d")]]
     assert rounds[0][1]["files"] == ["config.json", "rank1.engine"] and rounds[1][0]["files"] is None
     assert transfer.plan_rounds([]) == []
+
+
+def test_a_connection_closed_early_keeps_what_came_and_the_next_attempt_resumes(tmp_path):
+    """A sender that dies mid-file closes the connection cleanly: the short read is kept and resumed by Range."""
+    data = os.urandom(2 * transfer.BLOCK + 5)
+    cut = transfer.BLOCK + 3
+    starts = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_twice():
+        for attempt in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                wanted = re.search(rb"Range: bytes=(\d+)-", request)
+                start = int(wanted[1]) if wanted else 0
+                starts.append(start)
+                body = data[start:]
+                head = b"HTTP/1.1 206 Partial Content\r\n" if wanted else b"HTTP/1.1 200 OK\r\n"
+                head += b"Content-Length: %d\r\nConnection: close\r\n" % len(body)
+                if wanted:
+                    head += b"Content-Range: bytes %d-%d/%d\r\n" % (start, len(data) - 1, len(data))
+                conn.sendall(head + b"\r\n" + (body[:cut] if attempt == 0 else body))
+
+    thread = threading.Thread(target=answer_twice, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    transfer.fetch(base, TOKEN, str(tmp_path / "in"), {"f": {"size": len(data), "sha256": digest(data)}},
+                   sleep=lambda _: None)
+    thread.join(10)
+    listener.close()
+    assert starts == [0, cut]
+    assert (tmp_path / "in" / "f").read_bytes() == data
+
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/cron.d/x", "a/../../b", "a//b", ""])
+def test_a_manifest_name_outside_the_directory_is_refused(name, tmp_path):
+    listed = {name: {"size": 1, "sha256": "0" * 64}}
+    with pytest.raises(transfer.TransferError, match="not a file name inside"):
+        transfer.manifest_files(json.dumps({"files": listed}))
+    with pytest.raises(transfer.TransferError, match="not a file name inside"):
+        transfer.fetch("http://127.0.0.1:9", TOKEN, str(tmp_path / "in"), listed)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_a_request_without_the_token_does_not_keep_the_server_alive(tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    ready = threading.Event()
+    holder = {}
+
+    def on_ready(server):
+        holder["server"] = server
+        ready.set()
+
+    thread = threading.Thread(target=lambda: holder.update(result=transfer.serve(
+        str(tmp_path), ["f"], "127.0.0.1", 0, TOKEN, idle_timeout=1.5, ready=on_ready)), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    url = f"http://127.0.0.1:{holder['server'].server_address[1]}/files/f"
+    # Knock without the token every 0.3 s for at most 10 s: the server still ends after 1.5 s idle.
+    for _ in range(33):
+        thread.join(0.3)
+        if not thread.is_alive():
+            break
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": "Bearer wrong"}), timeout=5)
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 403
+        except OSError:
+            pass  # it ended between the check and the request
+    assert not thread.is_alive(), "requests without the token kept the server alive"
+    assert holder["result"]["reason"].startswith("idle")
