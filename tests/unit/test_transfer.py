@@ -23,14 +23,8 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def served(tmp_path):
-    """A directory of two files served on a free loopback port; yields (base URL, {name: bytes}, server)."""
-    root = tmp_path / "engine"
-    root.mkdir()
-    files = {"rank0.engine": os.urandom(3 * transfer.BLOCK + 123), "config.json": b'{"tp": 1}'}
-    for name, data in files.items():
-        (root / name).write_bytes(data)
+def start_server(root, files: list[str], idle_timeout: float) -> tuple[threading.Thread, dict]:
+    """transfer.serve in a thread on a free loopback port; holder gets "server" once it listens, "result" at its end."""
     ready = threading.Event()
     holder = {}
 
@@ -39,9 +33,21 @@ def served(tmp_path):
         ready.set()
 
     thread = threading.Thread(target=lambda: holder.update(result=transfer.serve(
-        str(root), sorted(files), "127.0.0.1", 0, TOKEN, idle_timeout=30, ready=on_ready)), daemon=True)
+        str(root), files, "127.0.0.1", 0, TOKEN, idle_timeout=idle_timeout, ready=on_ready)), daemon=True)
     thread.start()
     assert ready.wait(10)
+    return thread, holder
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A directory of two files served on a free loopback port; yields (base URL, {name: bytes}, server)."""
+    root = tmp_path / "engine"
+    root.mkdir()
+    files = {"rank0.engine": os.urandom(3 * transfer.BLOCK + 123), "config.json": b'{"tp": 1}'}
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    thread, holder = start_server(root, sorted(files), idle_timeout=30)
     base = f"http://127.0.0.1:{holder['server'].server_address[1]}"
     yield base, files, holder
     transfer.stop(base, TOKEN)
@@ -187,17 +193,7 @@ def test_a_manifest_name_outside_the_directory_is_refused(name, tmp_path):
 
 def test_a_request_without_the_token_does_not_keep_the_server_alive(tmp_path):
     (tmp_path / "f").write_bytes(b"x")
-    ready = threading.Event()
-    holder = {}
-
-    def on_ready(server):
-        holder["server"] = server
-        ready.set()
-
-    thread = threading.Thread(target=lambda: holder.update(result=transfer.serve(
-        str(tmp_path), ["f"], "127.0.0.1", 0, TOKEN, idle_timeout=1.5, ready=on_ready)), daemon=True)
-    thread.start()
-    assert ready.wait(10)
+    thread, holder = start_server(tmp_path, ["f"], idle_timeout=1.5)
     url = f"http://127.0.0.1:{holder['server'].server_address[1]}/files/f"
     # Knock without the token every 0.3 s for at most 10 s: the server still ends after 1.5 s idle.
     for _ in range(33):
