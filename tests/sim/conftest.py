@@ -31,6 +31,23 @@ BUILD_FLAGS = [
 ]
 
 
+# Run by the container's python3: its processes as JSON, read from /proc/PID/stat and cmdline.
+PROCESSES = """
+import json, os
+found = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(bytes(1))[:-1]
+    except OSError:
+        continue
+    fields = stat.rsplit(")", 1)[1].split()
+    found.append({"pid": int(pid), "ppid": int(fields[1]), "state": fields[0],
+                  "name": stat[stat.index("(") + 1:stat.rindex(")")],
+                  "argv": [a.decode(errors="replace") for a in argv]})
+print(json.dumps(found))
+"""
+
 class Sim:
     """One container of the image, with /tensorrtllm_backend and /models mounted from the host."""
 
@@ -95,19 +112,21 @@ class Sim:
                 raise AssertionError(f"models still loading after {timeout:.0f}s: {index}\n{self.log_tail()}")
             time.sleep(0.5)
 
+    def processes(self) -> list[dict]:
+        """The container's processes from /proc (pid, ppid, state, name, argv), not from ps's cut columns."""
+        return json.loads(self.run("python3", "-c", PROCESSES)[1])
+
     def alive(self, name: str) -> bool:
         """Whether a process of that name runs (a zombie has ended: only its parent has not read its status)."""
-        states = self.run("ps", "-C", name, "-o", "stat=", check=False)[1].split()
-        return any(not state.startswith("Z") for state in states)
+        return any(p["name"] == name and p["state"] != "Z" for p in self.processes())
 
     def wait_exit(self, timeout: float = 300) -> str:
         """Wait for a server that fails to load to exit, as Triton does by default; return its log."""
         deadline = time.monotonic() + timeout
         while self.alive("tritonserver"):
             if time.monotonic() > deadline:
-                processes = self.run("ps", "-eo", "pid,ppid,stat,etime,args", check=False)[1]
-                raise AssertionError(f"tritonserver still running after {timeout:.0f}s:\n{self.log_tail()}\n"
-                                     f"{processes}")
+                listed = "\n".join(json.dumps(p) for p in self.processes())
+                raise AssertionError(f"tritonserver still running after {timeout:.0f}s:\n{self.log_tail()}\n{listed}")
             time.sleep(0.5)
         return self.run("cat", "/tmp/triton.log")[1]
 
