@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.trtllm.deploy.plugins.module_utils.artifact import MANIFEST
 from ansible_collections.trtllm.deploy.plugins.module_utils.transfer import plan_rounds
 
 DOCUMENTATION = r"""
@@ -104,19 +103,6 @@ def _truthy(value) -> bool:
     return value is True or str(value).strip().lower() in ("true", "yes", "1")
 
 
-def with_engine_files(transfers: list, hostvars) -> list:
-    """Each transfer with `files`: what its source's manifest lists, and the manifest itself."""
-    result = []
-    for transfer in transfers:
-        source = hostvars[transfer["source"]]
-        built = source.get("engine_build_result") or {}
-        manifest = built.get("manifest") or source["engine_build_key"]["manifest"]
-        if not manifest:
-            raise AnsibleFilterError(f"{transfer['source']} has no manifest for key {transfer['key'][:12]}")
-        result.append(dict(transfer, files=sorted(manifest["files"]) + [MANIFEST]))
-    return result
-
-
 class FilterModule:
     def filters(self):
-        return {"engine_plan": engine_plan, "with_engine_files": with_engine_files}
+        return {"engine_plan": engine_plan}

@@ -9,7 +9,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.trtllm.deploy.plugins.filter.artifact import artifact_change, artifact_record
-from ansible_collections.trtllm.deploy.plugins.filter.engine_plan import engine_plan, with_engine_files
+from ansible_collections.trtllm.deploy.plugins.filter.engine_plan import engine_plan
 from ansible_collections.trtllm.deploy.plugins.module_utils import artifact as af
 
 BUILD = {"max_batch_size": 256, "max_input_len": 2048, "max_output_len": 1024, "chunked_context": True}
@@ -289,15 +289,6 @@ def test_plan_gives_a_cluster_member_only_its_files_and_takes_it_for_no_source()
 def test_plan_names_a_host_without_a_key():
     with pytest.raises(AnsibleFilterError, match="h9 has no engine_build_key"):
         engine_plan(["h9"], {"h9": {}})
-
-
-def test_transfers_list_the_sources_manifest_files():
-    hostvars = {"h1": {"engine_build_key": {"manifest": {}},
-                       "engine_build_result": {"manifest": {"files": {"rank0.engine": {}, "config.json": {}}}}}}
-    transfers = with_engine_files([{"key": "k", "source": "h1", "receivers": ["h2"]}], hostvars)
-    assert transfers[0]["files"] == ["config.json", "rank0.engine", af.MANIFEST]
-    with pytest.raises(AnsibleFilterError, match="h1 has no manifest"):
-        with_engine_files([{"key": "k", "source": "h1"}], {"h1": {"engine_build_key": {"manifest": {}}}})
 
 
 def test_a_label_records_an_artifact_and_names_what_changed_since():
