@@ -12,7 +12,7 @@ from ansible_collections.trtllm.deploy.plugins.module_utils.pbtxt import PbtxtEr
 DOCUMENTATION = r"""
 name: render_model_config
 short_description: Render and patch a Triton config.pbtxt's text, validated against Triton's schema
-version_added: 0.5.0
+version_added: 0.4.0
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 description:

@@ -7,13 +7,14 @@ DOCUMENTATION = r"""
 ---
 module: file_contents
 short_description: Write several small files from their text in one task, each only when it differs
-version_added: 0.5.0
+version_added: 0.4.0
 description:
   - Each file of O(files) whose content differs is written through a temporary file in its directory and an
     atomic rename; an unchanged file is not written. Owner, group and mode follow the common file options.
   - One module run for a set of files that change together (a model repository's five C(config.pbtxt)), where
     M(ansible.builtin.copy) with a loop costs two runs on the host per file even when nothing changed.
-  - Every directory must exist; a missing one fails before any file is written.
+  - Every directory must exist; a missing one fails before any file is written (in check mode, its files count
+    as changed).
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 options:
@@ -101,8 +102,9 @@ def main() -> None:
     files = module.params["files"]
     problems = [f"{path}: not an absolute path" for path in files if not os.path.isabs(path)]
     problems += [f"{path}: its content is not text" for path, text in files.items() if not isinstance(text, str)]
-    problems += [f"{path}: its directory does not exist" for path in files
-                 if os.path.isabs(path) and not os.path.isdir(os.path.dirname(path))]
+    # In check mode a missing directory is one an earlier task would have made: its files count as changed.
+    problems += [f"{path}: its directory does not exist" for path in files if not module.check_mode
+                 and os.path.isabs(path) and not os.path.isdir(os.path.dirname(path))]
     if problems:
         module.fail_json(msg="nothing was written: " + "; ".join(problems))
 

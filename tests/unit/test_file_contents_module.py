@@ -68,3 +68,5 @@ def test_a_missing_directory_fails_before_any_file_is_written(adhoc, tmp_path):
     rc, result = adhoc(MODULE, {"files": files})
     assert rc != 0 and "missing/config.pbtxt: its directory does not exist" in result["msg"], result
     assert "nothing was written" in result["msg"] and not (tmp_path / "config.pbtxt").exists()
+    rc, checked = adhoc(MODULE, {"files": files}, check=True)
+    assert rc == 0 and checked["changed_files"] == list(files), checked
