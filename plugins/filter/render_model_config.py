@@ -78,7 +78,8 @@ def render_model_config(text, placeholders=None, parameters=None, fields=None, i
     except ImportError as err:
         raise AnsibleFilterError(f"render_model_config needs tritonclient on the controller: {err}") from None
     try:
-        result = render(text, schema, placeholders or {}, parameters or {}, fields or {},
+        # As the module reads its template (text mode): CRLF line ends become LF.
+        result = render(text.replace("\r\n", "\n"), schema, placeholders or {}, parameters or {}, fields or {},
                         ignore_unknown=ignore_unknown, strict=strict)
     except PbtxtError as err:
         raise AnsibleFilterError(f"{name}: {err}") from None

@@ -34,6 +34,7 @@ PLAY_KEYWORDS = {"trtllm_serial": "--serial", "trtllm_max_fail_percentage": "--m
 FACTS = (
     "trtllm_host_model_path", "trtllm_host_ckpt_path", "trtllm_host_engine_path", "trtllm_host_model_repo",
     "trtllm_gpus", "trtllm_preflight_passed", "triton_container_api", "triton_container_toolchain",
+    "triton_container_ready",
     "model_fetch_hub", "model_fetch_files", "model_fetch_origin", "model_fetch_known_files", "model_fetch_reason",
     "model_fetch_report", "model_fetch_model", "model_fetch_preflight",
     "checkpoint_convert_model", "checkpoint_convert_key", "checkpoint_convert_needed", "checkpoint_convert_result",

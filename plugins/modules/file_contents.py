@@ -74,7 +74,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 def read(module: AnsibleModule, path: str) -> str | None:
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", newline="") as handle:
             return handle.read()
     except FileNotFoundError:
         return None
@@ -85,7 +85,7 @@ def read(module: AnsibleModule, path: str) -> str | None:
 def write_atomically(module: AnsibleModule, path: str, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         module.atomic_move(tmp, path)
     finally:
