@@ -67,9 +67,10 @@ backup_files:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.trtllm.deploy.plugins.module_utils.files import write_atomically
 
 
 def read(module: AnsibleModule, path: str) -> str | None:
@@ -80,17 +81,6 @@ def read(module: AnsibleModule, path: str) -> str | None:
         return None
     except (OSError, UnicodeDecodeError) as err:
         module.fail_json(msg=f"cannot read {path}: {err}")
-
-
-def write_atomically(module: AnsibleModule, path: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def main() -> None:

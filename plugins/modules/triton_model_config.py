@@ -147,11 +147,11 @@ backup_file:
 """
 
 import os
-import tempfile
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.trtllm.deploy.plugins.module_utils.files import write_atomically
 from ansible_collections.trtllm.deploy.plugins.module_utils.pbtxt import PbtxtError, model_config_schema, render
 
 
@@ -163,20 +163,6 @@ def read(module: AnsibleModule, path: str, what: str) -> str:
         module.fail_json(msg=f"{what} {path} does not exist")
     except (OSError, UnicodeDecodeError) as err:
         module.fail_json(msg=f"cannot read {what} {path}: {err}")
-
-
-def write_atomically(module: AnsibleModule, path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        module.fail_json(msg=f"the directory of path, {directory}, does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config.pbtxt.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def main() -> None:
@@ -219,6 +205,9 @@ def main() -> None:
     if changed and not module.check_mode:
         if p["backup"] and exists:
             outcome["backup_file"] = module.backup_local(p["path"])
+        directory = os.path.dirname(p["path"]) or "."
+        if not os.path.isdir(directory):
+            module.fail_json(msg=f"the directory of path, {directory}, does not exist")
         write_atomically(module, p["path"], result.text)
     file_args = module.load_file_common_arguments(p)
     if not module.check_mode or exists:

@@ -7,31 +7,30 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from seed_values import SEED
 
 from ansible_collections.trtllm.deploy.plugins.filter.render_model_config import render_model_config
 
 MODULE = "trtllm.deploy.file_contents"
 TEMPLATE = "tensorrtllm_backend-r24.04/tensorrt_llm/config.pbtxt"
-VALUES = {
-    "triton_max_batch_size": 256, "decoupled_mode": True, "batching_strategy": "inflight_fused_batching",
-    "batch_scheduler_policy": "max_utilization", "kv_cache_free_gpu_mem_fraction": 0.9,
-    "engine_dir": "/engines/llama", "max_queue_delay_microseconds": 0, "exclude_input_in_output": True,
-}
 
 
 def test_the_filter_renders_what_the_module_renders(adhoc, fixtures, tmp_path):
     template = fixtures / TEMPLATE
-    args = {"src": str(template), "path": str(tmp_path / "c"), "placeholders": VALUES, "fields": {"max_batch_size": 64}}
+    args = {"src": str(template), "path": str(tmp_path / "c"), "placeholders": SEED, "ignore_unknown": True,
+            "fields": {"max_batch_size": 64}}
     rc, result = adhoc("trtllm.deploy.triton_model_config", args)
     assert rc == 0, result
-    text = render_model_config(template.read_text(), placeholders=VALUES, fields={"max_batch_size": 64})
+    text = render_model_config(template.read_text(), placeholders=SEED, ignore_unknown=True,
+                               fields={"max_batch_size": 64})
     assert text == (tmp_path / "c").read_text() and "max_batch_size: 64" in text
 
 
 def test_the_filter_fails_naming_the_file_and_the_place(fixtures):
     message = "llm/config.pbtxt: fields.model_transaction_policy.decoupled: expected a boolean, got 'sometimes'"
     with pytest.raises(AnsibleFilterError, match=message):
-        render_model_config((fixtures / TEMPLATE).read_text(), placeholders=VALUES, name="llm/config.pbtxt",
+        render_model_config((fixtures / TEMPLATE).read_text(), placeholders=SEED, ignore_unknown=True,
+                            name="llm/config.pbtxt",
                             fields={"model_transaction_policy.decoupled": "sometimes"})
 
 
