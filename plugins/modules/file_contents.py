@@ -23,12 +23,8 @@ options:
       - Absolute path of each file, and its whole content (text, written as UTF-8).
     type: dict
     required: true
-  backup:
-    description:
-      - Keep a timestamped copy of each file before changing it.
-    type: bool
-    default: false
 extends_documentation_fragment:
+  - ansible.builtin.backup
   - ansible.builtin.files
 attributes:
   check_mode:

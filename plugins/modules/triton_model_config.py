@@ -62,12 +62,8 @@ options:
         C(tokenizer_dir), C(tensorrt_llm_model_name)). Other parameters left as placeholders only warn.
     type: bool
     default: true
-  backup:
-    description:
-      - Keep a timestamped copy of O(path) before changing it.
-    type: bool
-    default: false
 extends_documentation_fragment:
+  - ansible.builtin.backup
   - ansible.builtin.files
 attributes:
   check_mode:
