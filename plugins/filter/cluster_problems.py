@@ -13,8 +13,9 @@ version_added: 0.4.0
 author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 description:
-  - Returns a list of messages, empty when the cluster can start. Each member publishes C(trtllm_cluster_layout)
-    (role trtllm, tasks/cluster_preflight.yml); a member without it did not answer the preflight.
+  - Returns a list of messages, empty when the cluster can start. Each member publishes its layout (part
+    C(cluster.layout) of its C(trtllm_host) fact, role trtllm, tasks/cluster_preflight.yml) and the fleet's plan
+    (M(trtllm.deploy.fleet_plan)) gathers them; a member without one did not answer the preflight.
   - The members must agree on tp_size, pp_size, the model, the engine's path, the ssh port, the interface and
     InfiniBand; have the same GPU count, whose sum is tp_size x pp_size; have clocks within O(max_clock_skew)
     seconds; and answer each other on the cluster's address (a refused connection counts as an answer).
@@ -25,18 +26,10 @@ description:
     without C(/dev/infiniband).
 options:
   _input:
-    description: The cluster's members, rank 0 first.
-    type: list
-    elements: str
-    required: true
-  hostvars:
-    description: Ansible's C(hostvars).
-    type: raw
-    required: true
-  play_hosts:
-    description: The hosts still in the play (C(ansible_play_hosts)); a member outside it did not answer.
-    type: list
-    elements: str
+    description:
+      - The cluster's entry of the fleet's plan, C(trtllm_fleet_plan.clusters[NAME]); its C(members) (rank 0
+        first) and C(layouts) (a member's layout, or null when it is not in the run or did not publish one).
+    type: dict
     required: true
   reach:
     description: This host's M(trtllm.deploy.host_resources) C(reach) result towards the other members.
@@ -59,7 +52,7 @@ EXAMPLES = r"""
     that: problems | length == 0
     fail_msg: "{{ problems | join('; ') }}"
   vars:
-    problems: "{{ trtllm_cluster_members | trtllm.deploy.cluster_problems(hostvars, ansible_play_hosts, reach.reach) }}"
+    problems: "{{ trtllm_fleet_plan.clusters[trtllm_cluster] | trtllm.deploy.cluster_problems(reach.reach) }}"
 """
 
 RETURN = r"""
@@ -77,10 +70,10 @@ def cluster_interfaces(facts) -> list[str]:
     return cluster.interface_candidates({name: facts.get(name.replace("-", "_")) for name in names})
 
 
-def cluster_problems(members, hostvars, play_hosts, reach=None, max_clock_skew=30, seen_from=""):
-    layouts = {host: (hostvars[host].get("trtllm_cluster_layout") if host in play_hosts and host in hostvars
-                      else None) for host in members}
-    return cluster.cluster_problems(list(members), layouts, list(reach or []), int(max_clock_skew), seen_from)
+def cluster_problems(planned, reach=None, max_clock_skew=30, seen_from=""):
+    members = list(planned["members"])
+    layouts = {host: (planned.get("layouts") or {}).get(host) for host in members}
+    return cluster.cluster_problems(members, layouts, list(reach or []), int(max_clock_skew), seen_from)
 
 
 class FilterModule:

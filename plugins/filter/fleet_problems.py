@@ -16,8 +16,9 @@ description:
   - Returns one message per problem, naming the hosts, the address and what they share.
 options:
   _input:
-    description: Per host of C(gpu_nodes), its C(ansible_host), C(trtllm_http_port), C(trtllm_grpc_port),
-      C(trtllm_metrics_port) and C(trtllm_container_name).
+    description:
+      - The fleet's plan (C(trtllm_fleet_plan), module M(trtllm.deploy.fleet_plan)); each GPU host's published
+        C(endpoint) (address, http_port, grpc_port, metrics_port, container) is compared with the others'.
     type: dict
     required: true
   all_hosts:
@@ -34,9 +35,7 @@ EXAMPLES = r"""
     fail_msg: "{{ problems | join('; ') }}"
   run_once: true
   vars:
-    problems: >-
-      {{ dict(groups['gpu_nodes'] | zip(groups['gpu_nodes'] | map('extract', hostvars, 'fleet_entry')))
-         | trtllm.deploy.fleet_problems(groups['all']) }}
+    problems: "{{ trtllm_fleet_plan | trtllm.deploy.fleet_problems(groups['all']) }}"
 """
 
 RETURN = r"""
@@ -47,8 +46,16 @@ _value:
 """
 
 
-def fleet_problems(hosts: dict, all_hosts: list) -> list[str]:
-    return _fleet_problems({str(k): dict(v) for k, v in hosts.items()}, set(map(str, hosts)), list(map(str, all_hosts)))
+def fleet_problems(plan: dict, all_hosts: list) -> list[str]:
+    hosts = {}
+    for name, entry in plan["hosts"].items():
+        endpoint = entry.get("endpoint") or {}
+        if endpoint:
+            hosts[str(name)] = {"ansible_host": endpoint.get("address"), "trtllm_http_port": endpoint.get("http_port"),
+                                "trtllm_grpc_port": endpoint.get("grpc_port"),
+                                "trtllm_metrics_port": endpoint.get("metrics_port"),
+                                "trtllm_container_name": endpoint.get("container")}
+    return _fleet_problems(hosts, set(map(str, plan["hosts"])), list(map(str, all_hosts)))
 
 
 class FilterModule:

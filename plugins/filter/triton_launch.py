@@ -1,6 +1,6 @@
 # Copyright: trtllm-deploy contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters triton_server_command and oneshot_argv: how containers of the serving image start."""
+"""Filter triton_server_command: the serving container's command."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ description:
   - One C(mpirun) with a C(tritonserver) per rank, the flags of tensorrtllm_backend r24.04's
     C(scripts/launch_triton_server.py) (ranks above 0 load only the TensorRT-LLM model), without its
     C(--log) (verbose logging); the container runs it as its main process, so Docker supervises it.
-  - The collection also has the filter C(oneshot_argv), the C(docker run --rm) prefix for a command run
-    once in a container of the serving image with the server's options.
 options:
   _input:
     description: World size (tp_size x pp_size), one rank per GPU.
@@ -51,8 +49,6 @@ options:
 EXAMPLES = r"""
 command: "{{ 2 | trtllm.deploy.triton_server_command(model_repo='/tensorrtllm_backend/triton_model_repo',
            http_port=8000, grpc_port=8001, metrics_port=8002) }}"
-run_once_argv: "{{ triton_container_spec | trtllm.deploy.oneshot_argv(name='triton_server-build')
-                   + ['trtllm-build', '--help'] }}"
 """
 
 RETURN = r"""
@@ -73,16 +69,6 @@ def triton_server_command(world_size, model_repo, http_port, grpc_port, metrics_
         raise AnsibleFilterError(f"triton_server_command: {err}") from None
 
 
-def oneshot_argv(spec, name=None, workdir=None, pass_env=None):
-    missing = [key for key in ("image", "mounts") if key not in spec]
-    if missing:
-        raise AnsibleFilterError(f"oneshot_argv: the container spec lacks {', '.join(missing)}")
-    try:
-        return triton_launch.oneshot_argv(dict(spec), name=name, workdir=workdir, pass_env=pass_env)
-    except ValueError as err:
-        raise AnsibleFilterError(f"oneshot_argv: {err}") from None
-
-
 class FilterModule:
     def filters(self):
-        return {"triton_server_command": triton_server_command, "oneshot_argv": oneshot_argv}
+        return {"triton_server_command": triton_server_command}

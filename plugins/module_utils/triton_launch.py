@@ -1,12 +1,10 @@
 # Copyright: trtllm-deploy contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How containers of the serving image are started: the server's command and one-shot runs.
+"""How the serving container starts: the server's command (one-shot runs: module_utils/docker_cli).
 
 No Ansible imports. server_command() is the command tensorrtllm_backend r24.04's
 scripts/launch_triton_server.py builds (get_cmd), run in the foreground as the
-container's main process instead of in the background by the script;
-oneshot_argv() is the `docker run --rm` prefix for conversion and builds, with the
-options of the serving container.
+container's main process instead of in the background by the script.
 """
 
 from __future__ import annotations
@@ -77,39 +75,3 @@ def cluster_options(world_size: int, hosts: list[str], slots: int, ssh_port: int
     for name in ["PATH", "LD_LIBRARY_PATH"] + list(env or []):
         exports += ["-x", name]
     return argv, exports
-
-
-def oneshot_argv(spec: dict, name: str | None = None, workdir: str | None = None,
-                 pass_env: list[str] | None = None) -> list[str]:
-    """`docker run --rm ... IMAGE`: the serving container's options (network, shm, ulimits,
-    runtime, GPUs, environment, mounts) for a command that runs once and is removed. `pass_env`
-    names variables the container takes from the docker command's own environment (`--env NAME`):
-    a secret's value stays out of argv."""
-    # The image is already there (role triton_container): a one-shot run never pulls.
-    argv = ["docker", "run", "--rm", "--pull=never"]
-    if name:
-        argv += ["--name", name]
-    if spec.get("network_mode"):
-        argv += ["--network", spec["network_mode"]]
-    if spec.get("shm_size"):
-        argv += ["--shm-size", str(spec["shm_size"])]
-    for ulimit in spec.get("ulimits") or []:
-        parts = str(ulimit).split(":")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise ValueError(f"ulimit {ulimit!r} is not name:soft[:hard]")
-        argv += ["--ulimit", f"{parts[0]}={parts[1]}:{parts[-1]}"]
-    if spec.get("runtime"):
-        argv += ["--runtime", spec["runtime"]]
-    gpus = str(spec.get("gpus", "all"))
-    if gpus not in ("", "none", "0"):
-        argv += ["--gpus", gpus]
-    for key, value in sorted((spec.get("env") or {}).items()):
-        argv += ["--env", f"{key}={value}"]
-    for key in pass_env or []:
-        argv += ["--env", str(key)]
-    for container_dir, host_dir in sorted((spec.get("mounts") or {}).items()):
-        argv += ["--volume", f"{host_dir}:{container_dir}"]
-    if workdir:
-        argv += ["--workdir", workdir]
-    argv.append(spec["image"])
-    return argv

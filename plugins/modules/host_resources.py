@@ -52,6 +52,12 @@ options:
       - Name of a Docker container whose state is reported in RV(container_running).
       - Left out, or no C(docker) command on the host, RV(container_running) is false.
     type: str
+  docker_runtimes:
+    description:
+      - Ask the Docker engine for its runtimes (RV(docker_runtimes)), as C(docker info) lists them; fails when the
+        engine does not answer (for a caller that retries while it restarts).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - trtllm.deploy.read_only
 """
@@ -71,6 +77,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+docker_runtimes:
+  description: The Docker engine's runtimes by name (with O(docker_runtimes)).
+  returned: when O(docker_runtimes) is set
+  type: dict
+  sample: {runc: {path: runc}, nvidia: {path: nvidia-container-runtime}}
 disk:
   description: One entry per path, in the order given.
   returned: always
@@ -115,15 +126,13 @@ reach:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.trtllm.deploy.plugins.module_utils.docker_cli import DockerCLI
 from ansible_collections.trtllm.deploy.plugins.module_utils.host_resources import disk, ports_in_use, reach
 
 
 def container_running(module: AnsibleModule, name: str | None) -> bool:
-    docker = module.get_bin_path("docker") if name else None
-    if not docker:
-        return False
-    rc, out, _ = module.run_command([docker, "inspect", "--format", "{{.State.Running}}", name])
-    return rc == 0 and out.strip() == "true"
+    found = DockerCLI(module).inspect_container(name) if name else None
+    return bool(found and found.get("State", {}).get("Running"))
 
 
 def main() -> None:
@@ -135,14 +144,22 @@ def main() -> None:
             "reach_port": {"type": "int", "default": 22},
             "reach_timeout": {"type": "int", "default": 5},
             "container": {"type": "str"},
+            "docker_runtimes": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     for port in module.params["ports"]:
         if not 1 <= port <= 65535:
             module.fail_json(msg=f"ports: {port} is not a TCP port (1-65535)")
+    extra = {}
+    if module.params["docker_runtimes"]:
+        runtimes = DockerCLI(module).runtimes()
+        if runtimes is None:
+            module.fail_json(msg="the Docker engine did not answer docker info")
+        extra["docker_runtimes"] = runtimes
     module.exit_json(
         changed=False,
+        **extra,
         disk=[disk(path) for path in module.params["paths"]],
         ports_in_use=ports_in_use(module.params["ports"]),
         container_running=container_running(module, module.params["container"]),

@@ -81,13 +81,13 @@ log_tail:
   type: str
 """
 
-import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import triton_http as th
 from ansible_collections.trtllm.deploy.plugins.module_utils import triton_ready as tr
+from ansible_collections.trtllm.deploy.plugins.module_utils.docker_cli import DockerCLI
 
 
 def main() -> None:
@@ -102,17 +102,17 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    docker = module.get_bin_path("docker", required=True)
+    docker = DockerCLI(module)
+    docker.require()
     base = p["url"].rstrip("/")
 
     def inspect() -> dict | None:
-        rc, out, _ = module.run_command([docker, "inspect", "--type", "container", p["container"]])
-        return tr.container_state(json.loads(out)[0]) if rc == 0 else None
+        found = docker.inspect_container(p["container"])
+        return tr.container_state(found) if found else None
 
     def fail(why: str, state: dict | None) -> None:
-        # The server writes to its stderr (Triton's log) and stdout; docker logs replays each on its own.
-        _, out, err = module.run_command([docker, "logs", "--tail", str(p["log_lines"]), p["container"]])
-        log = out + err
+        # The server writes to its stderr (Triton's log) and stdout.
+        log = docker.logs(p["container"], p["log_lines"])
         errors = tr.error_lines(log)
         tail = "\n".join(log.splitlines()[-40:])
         detail = "; ".join(errors) if errors else f"no error lines; log tail: {tail}"

@@ -96,27 +96,23 @@ options:
     elements: str
     default: []
   executable:
-    description: Name or path of trtllm-build (inside the container when O(docker_run) is set).
+    description: Name or path of trtllm-build (inside the container with O(container)).
     type: str
     default: trtllm-build
-  docker_run:
+  container:
     description:
-      - Run C(trtllm-build) in a one-shot container started by this command line, which ends with the image
-        (C(docker run --rm ... IMAGE); the filter C(trtllm.deploy.oneshot_argv) makes it). Files are still read
-        and renamed here, through O(path_map).
-    type: list
-    elements: str
-  path_map:
-    description:
-      - Host directory to container directory, for every mount that O(checkpoint_dir) and O(output_dir)
-        live under (the container's volumes). Required with O(docker_run).
+      - Run C(trtllm-build) in a one-shot container of this spec (C(triton_container_spec); see
+        M(trtllm.deploy.oneshot_container), whose way of running it is this one - C(module_utils/docker_cli)).
+        Files are still read and renamed here; O(checkpoint_dir) and O(output_dir) must be under its mounts.
     type: dict
-    default: {}
+  container_name:
+    description: The one-shot container's name; one of that name a killed run left is removed first.
+    type: str
   toolchain:
     description:
       - The TensorRT-LLM version that builds (C(tensorrt_llm.__version__)), part of the key without O(artifact).
         Asked of C(python3 -c 'import tensorrt_llm; print(tensorrt_llm.__version__)') (in the container with
-        O(docker_run)) when not given.
+        O(container)) when not given.
     type: str
   artifact:
     description:
@@ -159,7 +155,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 argv:
-  description: The trtllm-build command line (with the final output_dir; inside the container with O(docker_run)).
+  description: The trtllm-build command line (with the final output_dir; inside the container with O(container)).
   returned: always
   type: list
   elements: str
@@ -203,6 +199,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.trtllm.deploy.plugins.module_utils import artifact as af
+from ansible_collections.trtllm.deploy.plugins.module_utils import docker_cli
 from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build as eb
 from ansible_collections.trtllm.deploy.plugins.module_utils.executables import find_executable
 from ansible_collections.trtllm.deploy.plugins.module_utils.paths import replace_directory, translate
@@ -244,8 +241,8 @@ def main() -> None:
             "workers": {"type": "int", "default": 1},
             "extra_args": {"type": "list", "elements": "str", "default": []},
             "executable": {"type": "str", "default": "trtllm-build"},
-            "docker_run": {"type": "list", "elements": "str"},
-            "path_map": {"type": "dict", "default": {}},
+            "container": {"type": "dict"},
+            "container_name": {"type": "str"},
             "toolchain": {"type": "str"},
             "artifact": {"type": "dict"},
             "origin": {"type": "str"},
@@ -258,33 +255,37 @@ def main() -> None:
         options[plugin] = options[plugin] or options["dtype"]
     output_dir = os.path.normpath(options["output_dir"])
 
-    docker_run = options["docker_run"]
-    if docker_run and not options["path_map"]:
-        module.fail_json(msg="path_map is required with docker_run: map the host directories of the container's mounts")
-    if docker_run:
-        docker = find_executable(module, docker_run[0])
-        if not docker and module.check_mode:
+    spec = options["container"]
+    if spec:
+        docker = docker_cli.DockerCLI(module)
+        if not docker.path and module.check_mode:
             # A bare host in check mode: Docker comes with the run that changes things.
-            module.exit_json(changed=True, reason=f"{docker_run[0]} is not installed yet", argv=[],
+            module.exit_json(changed=True, reason="docker is not installed yet", argv=[],
                              key=(options["artifact"] or {}).get("key"), manifest={})
-        if not docker:
-            module.fail_json(msg=f"{docker_run[0]} was not found: it is needed to run trtllm-build in a container")
-        prefix, binary = [docker] + list(docker_run[1:]), options["executable"]
+        docker.require()
+        binary, mounts = options["executable"], docker_cli.path_map(spec)
 
         def inside(path: str) -> str:
-            mapped = translate(path, options["path_map"])
+            mapped = translate(path, mounts)
             if mapped is None:
-                module.fail_json(msg=f"{path} is under none of the container's mounts in path_map "
-                                 f"({', '.join(sorted(options['path_map']))})")
+                module.fail_json(msg=f"{path} is under none of the container's mounts "
+                                 f"({', '.join(sorted(mounts)) or 'none'})")
             return mapped
+
+        def run(command: list[str]):
+            done = docker.oneshot(spec, command, name=options["container_name"])
+            return done["rc"], done["stdout"], done["stderr"]
     else:
-        prefix, binary = [], find_executable(module, options["executable"])
+        binary = find_executable(module, options["executable"])
         if not binary:
             module.fail_json(msg=f"{options['executable']} was not found (or is not executable): run this in the "
                              "TensorRT-LLM container or set executable")
 
         def inside(path: str) -> str:
             return path
+
+        def run(command: list[str]):
+            return module.run_command(command)
     in_options = dict(options, checkpoint_dir=inside(options["checkpoint_dir"]))
     if module.check_mode and not os.path.exists(os.path.join(options["checkpoint_dir"], "config.json")):
         module.exit_json(changed=True, reason="the checkpoint does not exist yet (it is converted first)",
@@ -300,7 +301,7 @@ def main() -> None:
     if not toolchain:
         # trtllm-build 0.9.0 has no --version: ask the package, as the roles do (triton_container/tasks/toolchain.yml).
         probe = ["python3", "-c", "import tensorrt_llm; print(tensorrt_llm.__version__)"]
-        rc, version_out, _ = module.run_command(prefix + probe)
+        rc, version_out, _ = run(probe)
         toolchain = version_out.strip().splitlines()[-1] if rc == 0 and version_out.strip() else "unknown"
     # The command inside the container; how the container is started is not part of the engine's inputs.
     argv = eb.build_argv(binary, in_options, output_dir=inside(output_dir))
@@ -321,7 +322,7 @@ def main() -> None:
     building = os.path.join(parent, f".{name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     started = time.monotonic()
-    rc, out, err = module.run_command(prefix + eb.build_argv(binary, in_options, output_dir=inside(building)))
+    rc, out, err = run(eb.build_argv(binary, in_options, output_dir=inside(building)))
     seconds = round(time.monotonic() - started, 1)
     output = tail(out + ("\n" + err if err else ""))
     lacking = eb.engine_files_missing(building, checkpoint["world_size"]) if rc == 0 else []

@@ -9,7 +9,6 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.trtllm.deploy.plugins.filter.artifact import artifact_change, artifact_record
-from ansible_collections.trtllm.deploy.plugins.filter.engine_plan import engine_plan
 from ansible_collections.trtllm.deploy.plugins.module_utils import artifact as af
 
 BUILD = {"max_batch_size": 256, "max_input_len": 2048, "max_output_len": 1024, "chunked_context": True}
@@ -221,76 +220,6 @@ def test_a_staged_conversion_is_recorded_and_swapped_in(adhoc, tmp_path):
     assert sorted(os.listdir(ckpt)) == ["config.json", "rank0.engine", af.MANIFEST]
 
 
-def fact(key, current):
-    return {"engine_build_key": {"key": key, "current": current, "manifest": {}}}
-
-
-def test_plan_builds_once_per_key_on_the_first_host():
-    hostvars = {"a1": fact("tp2", False), "h1": fact("tp1", False), "h2": fact("tp1", False), "h3": fact("tp1", False)}
-    plan = engine_plan(["a1", "h1", "h2", "h3"], hostvars)
-    assert plan["builders"] == {"tp2": "a1", "tp1": "h1"}
-    assert {h: p["action"] for h, p in plan["hosts"].items()} == {"a1": "build", "h1": "build", "h2": "receive",
-                                                                  "h3": "receive"}
-    assert plan["transfers"] == [{"key": "tp1", "source": "h1", "receivers": ["h2", "h3"], "files": {}}]
-
-
-def test_plan_copies_from_a_host_that_already_has_the_engine():
-    hostvars = {"h1": fact("tp1", False), "h2": fact("tp1", True), "h3": fact("tp1", True)}
-    plan = engine_plan(["h1", "h2", "h3"], hostvars)
-    assert plan["builders"] == {}
-    assert {h: p["action"] for h, p in plan["hosts"].items()} == {"h1": "receive", "h2": "keep", "h3": "keep"}
-    assert plan["transfers"] == [{"key": "tp1", "source": "h2", "receivers": ["h1"], "files": {}}]
-    assert engine_plan(["h2", "h3"], hostvars)["transfers"] == []
-
-
-def test_plan_prefers_a_builder_that_is_not_serving():
-    hostvars = {"h1": dict(fact("tp1", False), engine_build_serving=True), "h2": fact("tp1", False),
-                "h3": dict(fact("tp1", False), engine_build_serving="true")}
-    plan = engine_plan(["h1", "h2", "h3"], hostvars)
-    assert plan["builders"] == {"tp1": "h2"}
-    assert plan["transfers"] == [{"key": "tp1", "source": "h2", "receivers": ["h1", "h3"], "files": {}}]
-    # Every host serving: the first builds (it stops its server for the build).
-    everyone = {h: dict(v, engine_build_serving=True) for h, v in hostvars.items()}
-    assert engine_plan(["h1", "h2", "h3"], everyone)["builders"] == {"tp1": "h1"}
-
-
-def test_plan_hands_a_key_on_from_every_host_that_has_it_in_rounds():
-    hosts = [f"h{i}" for i in range(1, 9)]
-    plan = engine_plan(hosts, {h: fact("tp1", False) for h in hosts})
-    # h1 builds; 7 receivers in 3 rounds (1, then 2, then 4 senders); nobody sends twice in a round.
-    assert [[(c["source"], c["receiver"]) for c in copies] for copies in plan["rounds"]] == [
-        [("h1", "h2")], [("h1", "h3"), ("h2", "h4")], [("h1", "h5"), ("h2", "h6"), ("h3", "h7"), ("h4", "h8")]]
-    assert {h: (p["round"], p["peer"]) for h, p in plan["hosts"].items() if p["action"] == "receive"} == {
-        "h2": (1, "h1"), "h3": (2, "h1"), "h4": (2, "h2"), "h5": (3, "h1"), "h6": (3, "h2"), "h7": (3, "h3"),
-        "h8": (3, "h4")}
-    for copies in plan["rounds"]:
-        senders = [c["source"] for c in copies]
-        assert len(senders) == len(set(senders))
-
-
-def test_plan_gives_a_cluster_member_only_its_files_and_takes_it_for_no_source():
-    held = {"m0": ["config.json", "rank0.engine"], "m1": ["config.json", "rank1.engine"]}
-    hostvars = {h: dict(fact("tp2", False), engine_build_held=files) for h, files in held.items()}
-    plan = engine_plan(["m0", "m1"], hostvars)
-    assert plan["builders"] == {"tp2": "m0"}
-    assert plan["rounds"] == [[{"key": "tp2", "source": "m0", "receiver": "m1",
-                                "files": ["config.json", "rank1.engine"]}]]
-    # m0 lost its engine; m1 holds only rank 1 of it: m1 cannot be the source, so m0 builds again.
-    hostvars["m1"]["engine_build_key"]["current"] = True
-    again = engine_plan(["m0", "m1"], hostvars)
-    assert again["builders"] == {"tp2": "m0"} and again["transfers"] == []
-    # Both hold their ranks: nothing to do.
-    hostvars["m0"]["engine_build_key"] = {"key": "tp2", "current": True, "manifest": {}}
-    assert engine_plan(["m0", "m1"], hostvars)["builders"] == {}
-    assert {h: p["action"] for h, p in engine_plan(["m0", "m1"], hostvars)["hosts"].items()} == {
-        "m0": "keep", "m1": "keep"}
-
-
-def test_plan_names_a_host_without_a_key():
-    with pytest.raises(AnsibleFilterError, match="h9 has no engine_build_key"):
-        engine_plan(["h9"], {"h9": {}})
-
-
 def test_a_label_records_an_artifact_and_names_what_changed_since():
     engine = af.artifact("engine", {"build_options": BUILD})
     served = af.artifact("served", {"engine": engine, "files": {"ensemble/config.pbtxt": [10, "a" * 64]}})
@@ -306,13 +235,6 @@ def test_a_label_records_an_artifact_and_names_what_changed_since():
     assert artifact_change(changed, "") == "nothing records what it was made from"
     with pytest.raises(AnsibleFilterError, match="expected an artifact"):
         artifact_record({"key": "k"})
-
-
-def test_plan_rebuilds_a_current_engine_when_forced():
-    hostvars = {"h1": dict(fact("tp1", True), engine_build_forced=True), "h2": fact("tp1", True)}
-    plan = engine_plan(["h1", "h2"], hostvars)
-    assert plan["builders"] == {"tp1": "h1"} and plan["hosts"]["h2"]["action"] == "receive"
-    assert engine_plan(["h2"], {"h2": fact("tp1", True)})["hosts"]["h2"]["action"] == "keep"
 
 
 def test_content_patterns_take_the_files_they_match(adhoc, tmp_path):
@@ -365,3 +287,11 @@ def test_a_download_is_checked_against_its_source_before_it_is_swapped_in(adhoc,
                                                             "artifact": made, "record": True,
                                                             "expected": dict(good, **{"tokenizer.model": {"size": 1}})})
     assert rc != 0 and "missing tokenizer.model" in missing["msg"]
+
+
+def test_the_roles_name_the_manifest_as_the_modules_write_it():
+    import yaml
+    from conftest import REPO
+
+    shared = yaml.safe_load((REPO / "roles" / "trtllm" / "vars" / "main.yml").read_text())
+    assert shared["trtllm_manifest_name"] == af.MANIFEST

@@ -15,9 +15,10 @@ PLAY = """
 - hosts: gpu_nodes
   gather_facts: false
   tasks:
-    - ansible.builtin.set_fact:
-        trtllm_endpoint: {address: "{{ address }}", http_port: 8000, grpc_port: 8001, serves: "{{ serves }}"}
-- hosts: localhost
+    - trtllm.deploy.fleet_plan:
+        publish:
+          endpoint: {address: "{{ address }}", http_port: 8000, grpc_port: 8001}
+- hosts: load_balancers
   gather_facts: false
   vars:
     load_balancer_backend_group: gpu_nodes
@@ -38,6 +39,7 @@ PLAY = """
     load_balancer_socket: /run/haproxy/admin.sock
     load_balancer_state_file: /var/lib/haproxy/server-state
   tasks:
+    - trtllm.deploy.fleet_plan:
     - ansible.builtin.template:
         src: "{{ repo }}/roles/load_balancer/templates/haproxy.cfg.j2"
         dest: "{{ dest }}"
@@ -46,14 +48,15 @@ PLAY = """
 
 INVENTORY = """
 all:
-  hosts:
-    localhost: {ansible_connection: local}
   children:
+    load_balancers:
+      hosts:
+        localhost: {ansible_connection: local}
     gpu_nodes:
       hosts:
-        solo: {address: 10.0.0.1, serves: true}
-        rank0: {address: 10.0.0.2, serves: true}
-        member: {address: 10.0.0.3, serves: false}
+        solo: {address: 10.0.0.1}
+        rank0: {address: 10.0.0.2, trtllm_cluster: c1}
+        member: {address: 10.0.0.3, trtllm_cluster: c1}
       vars: {ansible_connection: local}
 """
 

@@ -8,7 +8,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from conftest import REPO
 
-from ansible_collections.trtllm.deploy.plugins.filter.triton_launch import oneshot_argv, triton_server_command
+from ansible_collections.trtllm.deploy.plugins.filter.triton_launch import triton_server_command
 from ansible_collections.trtllm.deploy.plugins.module_utils import triton_ready as tr
 
 LAUNCH = REPO / "testbed/sim/upstream/tensorrtllm_backend/scripts/launch_triton_server.py"
@@ -86,29 +86,6 @@ def test_a_cluster_whose_hosts_and_slots_do_not_make_the_world_size_is_refused()
         triton_server_command(2, REPO_DIR, 8000, 8001, 8002, cluster=dict(CLUSTER, slots=2))
     with pytest.raises(AnsibleFilterError, match="at least two hosts"):
         triton_server_command(2, REPO_DIR, 8000, 8001, 8002, cluster=dict(CLUSTER, hosts=["10.0.0.1"]))
-
-
-SPEC = {"image": "nvcr.io/nvidia/tritonserver:24.04-trtllm-python-py3", "network_mode": "host", "shm_size": "2g",
-        "ulimits": ["memlock:-1:-1", "stack:67108864:67108864"], "runtime": "nvidia", "gpus": "all",
-        "env": {"NCCL_DEBUG": "WARN"}, "mounts": {"/models": "/root/models", "/tensorrtllm_backend": "/opt/b"}}
-
-
-def test_a_one_shot_run_has_the_servers_options_and_ends_with_the_image():
-    assert oneshot_argv(SPEC, name="triton_server-build", workdir="/w") == [
-        "docker", "run", "--rm", "--pull=never", "--name", "triton_server-build", "--network", "host",
-        "--shm-size", "2g",
-        "--ulimit", "memlock=-1:-1", "--ulimit", "stack=67108864:67108864", "--runtime", "nvidia", "--gpus", "all",
-        "--env", "NCCL_DEBUG=WARN", "--volume", "/root/models:/models", "--volume", "/opt/b:/tensorrtllm_backend",
-        "--workdir", "/w", "nvcr.io/nvidia/tritonserver:24.04-trtllm-python-py3"]
-    assert oneshot_argv(dict(SPEC, runtime="", gpus="2", env={}))[4:] == [
-        "--network", "host", "--shm-size", "2g", "--ulimit", "memlock=-1:-1", "--ulimit", "stack=67108864:67108864",
-        "--gpus", "2", "--volume", "/root/models:/models", "--volume", "/opt/b:/tensorrtllm_backend", SPEC["image"]]
-    with pytest.raises(AnsibleFilterError, match="lacks image"):
-        oneshot_argv({"mounts": {}})
-    # docker_container's name:soft form (hard = soft) is taken; a malformed one is named.
-    assert "nofile=1024:1024" in oneshot_argv(dict(SPEC, ulimits=["nofile:1024"]))
-    with pytest.raises(AnsibleFilterError, match="ulimit 'memlock' is not name:soft"):
-        oneshot_argv(dict(SPEC, ulimits=["memlock"]))
 
 
 RUNNING = {"State": {"Status": "running", "Running": True, "ExitCode": 0, "StartedAt": "t1"}, "RestartCount": 0,

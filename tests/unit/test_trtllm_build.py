@@ -199,12 +199,13 @@ FAKE_DOCKER = r'''#!{python}
 import os, subprocess, sys
 # docker run --rm ... IMAGE CMD...: the container sees the host's {root} at /c.
 args = sys.argv[1:]
-assert args[:2] == ["run", "--rm"] and "--gpus" in args, args
+assert args[:3] == ["run", "--rm", "--pull=never"] and "--gpus" in args, args
 cmd = [a.replace("/c/", "{root}/") for a in args[args.index("serving:image") + 1:]]
 sys.exit(subprocess.call(["{root}/trtllm-build"] + cmd[1:]))
 '''
-DOCKER_RUN = ["docker", "run", "--rm", "--name", "triton_server-build", "--gpus", "all", "--volume", "X:/c",
-              "serving:image"]
+def container(host_dir):
+    """The serving container's spec, its one mount at /c."""
+    return {"image": "serving:image", "gpus": "all", "mounts": {"/c": str(host_dir)}}
 
 
 def test_runs_in_the_container_through_its_mounts(build, tmp_path):
@@ -214,23 +215,20 @@ def test_runs_in_the_container_through_its_mounts(build, tmp_path):
     docker.write_text(FAKE_DOCKER.replace("{python}", sys.executable).replace("{root}", str(tmp_path)))
     docker.chmod(0o755)
     env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
-    rc, result, builds = build(env=env, docker_run=DOCKER_RUN, path_map={str(tmp_path): "/c"},
+    rc, result, builds = build(env=env, container=container(tmp_path), container_name="triton_server-build",
                                executable="trtllm-build", toolchain="0.9.0")
     assert rc == 0, result
     assert result["argv"][0] == "trtllm-build"
     assert "--checkpoint_dir=/c/ckpt" in result["argv"] and result["argv"][-5] == "--output_dir=/c/engine"
     assert builds == 1 and (tmp_path / "engine" / "rank1.engine").is_file()
 
-    rc, outside, _ = build(env=env, docker_run=DOCKER_RUN, path_map={"/elsewhere": "/c"},
-                           executable="trtllm-build", toolchain="0.9.0")
-    assert rc != 0 and "is under none of the container's mounts in path_map (/elsewhere)" in outside["msg"]
+    rc, outside, _ = build(env=env, container=container("/elsewhere"), executable="trtllm-build", toolchain="0.9.0")
+    assert rc != 0 and "is under none of the container's mounts (/elsewhere)" in outside["msg"]
 
 
 def test_check_mode_on_a_host_without_docker_says_it_would_build(build, tmp_path):
     env = {"PATH": str(tmp_path / "empty-bin")}
-    rc, check, builds = build(env=env, check=True, docker_run=["docker-absent", "run", "--rm", "serving:image"],
-                              path_map={str(tmp_path): "/c"}, toolchain="0.9.0")
-    assert (rc, check["changed"], check["reason"], builds) == (0, True, "docker-absent is not installed yet", 0)
-    rc, failed, _ = build(env=env, docker_run=["docker-absent", "run", "--rm", "serving:image"],
-                          path_map={str(tmp_path): "/c"}, toolchain="0.9.0")
-    assert rc != 0 and "docker-absent was not found" in failed["msg"]
+    rc, check, builds = build(env=env, check=True, container=container(tmp_path), toolchain="0.9.0")
+    assert (rc, check["changed"], check["reason"], builds) == (0, True, "docker is not installed yet", 0)
+    rc, failed, _ = build(env=env, container=container(tmp_path), toolchain="0.9.0")
+    assert rc != 0 and "docker was not found on this host" in failed["msg"]

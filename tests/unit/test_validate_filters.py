@@ -29,17 +29,21 @@ def test_a_name_the_roles_compute_is_refused():
 
 
 def entry(address, port=8000, name="triton_server"):
-    return {"ansible_host": address, "trtllm_http_port": port, "trtllm_grpc_port": port + 1,
-            "trtllm_metrics_port": port + 2, "trtllm_container_name": name}
+    return {"address": address, "http_port": port, "grpc_port": port + 1, "metrics_port": port + 2, "container": name}
+
+
+def plan(**endpoints):
+    """The fleet plan's hosts, each with the endpoint validate.yml publishes."""
+    return {"hosts": {host: {"endpoint": endpoint} for host, endpoint in endpoints.items()}}
 
 
 def test_hosts_at_one_address_must_differ_in_ports_and_container():
-    assert fleet_problems({"a": entry("10.0.0.1"), "b": entry("10.0.0.2")}, ["a", "b"]) == []
-    assert fleet_problems({"a": entry("10.0.0.1"), "b": entry("10.0.0.1", 9000, "second")}, ["a", "b"]) == []
-    [problem] = fleet_problems({"a": entry("10.0.0.1"), "b": entry("10.0.0.1", 8000, "second")}, ["a", "b"])
+    assert fleet_problems(plan(a=entry("10.0.0.1"), b=entry("10.0.0.2")), ["a", "b"]) == []
+    assert fleet_problems(plan(a=entry("10.0.0.1"), b=entry("10.0.0.1", 9000, "second")), ["a", "b"]) == []
+    [problem] = fleet_problems(plan(a=entry("10.0.0.1"), b=entry("10.0.0.1", 8000, "second")), ["a", "b"])
     assert problem.startswith("hosts a and b are both at address 10.0.0.1 and share port(s) 8000, 8001, 8002:")
 
 
 def test_a_host_outside_gpu_nodes_is_named():
-    [problem] = fleet_problems({"a": entry("10.0.0.1")}, ["a", "stray"])
+    [problem] = fleet_problems(plan(a=entry("10.0.0.1")), ["a", "stray"])
     assert problem.startswith("host stray is in the inventory but not in group gpu_nodes")
