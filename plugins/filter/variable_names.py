@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from ansible_collections.trtllm.deploy.plugins.module_utils.inventory_checks import (
-    FACTS,
     known_variables,
+    published_facts,
     unknown_variable_problems,
 )
 
@@ -64,7 +64,7 @@ def variable_name_problems(names) -> list[str]:
     known = known_variables({role.name: _yaml(role / "meta" / "argument_specs.yml") for role in roles})
     internal = {name: f"role {role.name} (roles/{role.name}/vars/main.yml)" for role in roles
                 for name in _yaml(role / "vars" / "main.yml")}
-    internal.update({name: "the roles (a fact, docs/architecture.md)" for name in FACTS})
+    internal.update({name: f"{where} (a fact)" for name, where in published_facts().items()})
     return list(unknown_variable_problems([str(n) for n in names], known, internal).values())
 
 

@@ -11,38 +11,59 @@ Used by the CLI (trtllm_deploy.validation, in-process) and the action plugin val
 from __future__ import annotations
 
 import difflib
+import functools
 import re
+from pathlib import Path
 
-from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build
+from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build, fleet_plan
 
-# Prefixes of the collection's variables: a name with one of them must be a known variable.
-PREFIXES = ("trtllm_", "nvidia_runtime_", "triton_", "engine_build_", "checkpoint_convert_", "smoke_test_",
-            "model_fetch_", "load_balancer_")
+# Not kept by hand (issue #29): the variables come from the roles' argument specs (known_variables), the
+# prefixes from the roles' names (prefixes) and the facts from what the roles' tasks set and register and the
+# fleet plan's schema (published_facts).
+SHARED_PREFIX = "trtllm_"
+ROOT = Path(__file__).resolve().parents[2]
+SET_FACT = ("set_fact", "ansible.builtin.set_fact", "ansible.legacy.set_fact")
+NESTED = ("block", "rescue", "always")
 
-# Variables the playbooks read that are no role's option (docs: README "Fleets", "The trtllm-deploy command").
-SHARED = {
-    "trtllm_become": "run the tasks that change a host with become (sudo)",
-    "trtllm_serial": "hosts per batch of the rolling deploy (a play keyword: -e or --serial only)",
-    "trtllm_max_fail_percentage": "failed hosts (percent of a batch) that stop the roll (a play keyword: -e or "
-                                  "--max-fail-percentage only)",
-    "trtllm_teardown_engines": "teardown also removes engines and checkpoints (--remove-engines)",
-}
 # Play keywords: templated before any host is chosen, so an inventory value is never seen.
 PLAY_KEYWORDS = {"trtllm_serial": "--serial", "trtllm_max_fail_percentage": "--max-fail-percentage"}
 
-# Facts the roles publish (docs/architecture.md): a value in the inventory is overwritten at run time.
-FACTS = (
-    "trtllm_host_model_path", "trtllm_host_ckpt_path", "trtllm_host_engine_path", "trtllm_host_model_repo",
-    "trtllm_gpus", "trtllm_preflight_passed", "triton_container_api", "triton_container_toolchain",
-    "triton_container_ready",
-    "model_fetch_hub", "model_fetch_files", "model_fetch_origin", "model_fetch_known_files", "model_fetch_reason",
-    "model_fetch_report", "model_fetch_model", "model_fetch_preflight",
-    "checkpoint_convert_model", "checkpoint_convert_key", "checkpoint_convert_needed", "checkpoint_convert_result",
-    "engine_build_key", "engine_build_serving", "engine_build_plan", "engine_build_action", "engine_build_source",
-    "engine_build_result", "engine_build_report", "triton_server_report", "smoke_test_report", "trtllm_status",
-    "trtllm_endpoint", "triton_server_container", "triton_server_planning",
-    "load_balancer_drained", "load_balancer_drain_report",
-)
+
+def role_names(root: Path = ROOT) -> list[str]:
+    return sorted(path.name for path in (root / "roles").iterdir() if (path / "meta" / "argument_specs.yml").is_file())
+
+
+def prefixes(names=None) -> tuple[str, ...]:
+    """Prefixes of the collection's variables (a name with one of them must be a known variable): the shared
+    one and each role's name."""
+    return tuple(sorted({SHARED_PREFIX} | {f"{name}_" for name in (role_names() if names is None else names)}))
+
+
+def _tasks(items):
+    for item in items or []:
+        if isinstance(item, dict):
+            yield item
+            for key in NESTED:
+                yield from _tasks(item.get(key))
+
+
+@functools.lru_cache(maxsize=4)
+def published_facts(root: Path = ROOT) -> dict[str, str]:
+    """Fact -> who sets it: every name the roles' tasks set (set_fact) or register, and the fleet plan's facts."""
+    import yaml
+
+    found = {name: "module fleet_plan (docs/architecture.md)" for name in fleet_plan.FACTS}
+    for path in sorted((root / "roles").glob("*/tasks/*.yml")):
+        role = path.parent.parent.name
+        for task in _tasks(yaml.safe_load(path.read_text()) or []):
+            names = [task.get("register")]
+            for key in SET_FACT:
+                if isinstance(task.get(key), dict):
+                    names += [name for name in task[key] if name != "cacheable"]
+            for name in filter(None, names):
+                found.setdefault(str(name), f"role {role} (roles/{role}/tasks/{path.name})")
+    return found
+
 
 # The seed workflow's names (../shared/seed/llama-trtllm-triton-workflow.md) -> ours.
 WORKFLOW_NAMES = {
@@ -112,8 +133,6 @@ def known_variables(specs: dict[str, dict]) -> dict[str, str]:
         for entry in ((spec or {}).get("argument_specs") or {}).values():
             for name in (entry or {}).get("options") or {}:
                 known.setdefault(name, role)
-    for name in SHARED:
-        known.setdefault(name, "shared")
     return known
 
 
@@ -144,7 +163,7 @@ def unknown_variable_problems(names, known: dict[str, str], internal: dict[str, 
         if workflow:
             problems[name] = f"{name} is the workflow's name; this collection reads it as {workflow}"
             continue
-        ours = name.startswith(PREFIXES)
+        ours = name.startswith(prefixes())
         guess = closest(name, known)
         if ours or (guess and difflib.SequenceMatcher(None, name, guess).ratio() >= 0.85):
             hint = f": did you mean {guess}?" if guess else " (see the roles' meta/argument_specs.yml)"
@@ -350,7 +369,7 @@ def secret_problems(raw: dict, origins: dict[str, str]) -> list[str]:
     for name, value in raw.items():
         if not isinstance(value, str) or not value or "{{" in value or "{%" in value:
             continue
-        if name.startswith(PREFIXES) and SECRET_NAME.search(name) or SECRET_VALUE.match(value):
+        if name.startswith(prefixes()) and SECRET_NAME.search(name) or SECRET_VALUE.match(value):
             where = f" in {origins[name]}" if origins.get(name) else " in the inventory"
             problems.append(f"{name} is a secret written in plain text{where}: {SECRET_HELP}")
     return problems

@@ -16,8 +16,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROLE_ORDER = ("trtllm", "nvidia_runtime", "trtllm_repos", "triton_container", "model_fetch", "checkpoint_convert",
-              "engine_build", "triton_model_repo", "triton_server", "smoke_test", "load_balancer")
 YAML_SUFFIXES = (".yml", ".yaml", ".json", "")
 
 
@@ -241,11 +239,13 @@ def validate(inventories: list[str], extravars: dict, limit: str | None, project
     known = checks.known_variables(specs)
     internal = {name: f"role {role} (roles/{role}/vars/main.yml)" for role, names in role_vars.items()
                 for name in names}
-    internal.update({name: "the roles (a fact, docs/architecture.md)" for name in checks.FACTS})
+    internal.update({name: f"{where} (a fact)" for name, where in checks.published_facts(project).items()})
+    # The shared role's values first, then every other role's (their names do not overlap: each has its prefix).
+    roles = sorted(specs, key=lambda role: (role != "trtllm", role))
     merged_defaults = {}
-    for role in ROLE_ORDER:
+    for role in roles:
         merged_defaults.update(defaults.get(role, {}))
-    merged_defaults.update({k: v for role in ROLE_ORDER for k, v in role_vars.get(role, {}).items()})
+    merged_defaults.update({k: v for role in roles for k, v in role_vars.get(role, {}).items()})
 
     _vars_dirs_problems(paths, inventory, findings)
     findings.problems.setdefault("", [])
@@ -322,7 +322,7 @@ def validate(inventories: list[str], extravars: dict, limit: str | None, project
         # Argument specs, role by role, on the variables this host sets (defaults are the specs' own).
         typed = dict(values)
         failed = set()
-        for role in ROLE_ORDER:
+        for role in roles:
             for entry_name, entry in ((specs.get(role) or {}).get("argument_specs") or {}).items():
                 if entry_name != "main":
                     continue

@@ -30,8 +30,26 @@ def test_the_workflows_values_pass():
     assert checks.host_problems(DEFAULTS) == ([], [])
 
 
-def test_shared_variables_are_known():
-    assert {"trtllm_become", "trtllm_serial", "trtllm_max_fail_percentage"} <= set(KNOWN)
+def test_shared_variables_are_known_from_the_shared_roles_argument_spec():
+    import yaml
+    from conftest import REPO
+
+    spec = yaml.safe_load((REPO / "roles" / "trtllm" / "meta" / "argument_specs.yml").read_text())
+    known = checks.known_variables({"trtllm": spec})
+    assert {"trtllm_become", "trtllm_serial", "trtllm_max_fail_percentage", "trtllm_teardown_engines"} <= set(known)
+    assert not hasattr(checks, "SHARED") and not hasattr(checks, "FACTS") and not hasattr(checks, "PREFIXES")
+
+
+def test_prefixes_and_facts_come_from_the_roles_not_a_list():
+    # Both were missed by the hand-kept lists: serving_bench's prefix, and facts set after the list was written.
+    assert "serving_bench_" in checks.prefixes() and "triton_model_repo_" in checks.prefixes()
+    facts = checks.published_facts()
+    assert {"engine_build_held", "engine_build_forced", "triton_server_served", "trtllm_host",
+            "trtllm_fleet_plan"} <= set(facts)
+    assert facts["engine_build_held"] == "role engine_build (roles/engine_build/tasks/key.yml)"
+    refused = checks.unknown_variable_problems(["serving_bench_concurency", "engine_build_held"], KNOWN,
+                                               {name: where for name, where in facts.items()})
+    assert set(refused) == {"serving_bench_concurency", "engine_build_held"}
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -25,7 +25,7 @@ def test_a_typo_gets_the_closest_name_and_the_workflows_name_ours():
 
 def test_a_name_the_roles_compute_is_refused():
     [problem] = variable_name_problems(["trtllm_host_model_path"])
-    assert problem.startswith("trtllm_host_model_path is set by the roles (a fact")
+    assert problem.startswith("trtllm_host_model_path is set by role trtllm (roles/trtllm/tasks/main.yml) (a fact)")
 
 
 def entry(address, port=8000, name="triton_server"):
