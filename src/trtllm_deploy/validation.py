@@ -326,7 +326,10 @@ def validate(inventories: list[str], extravars: dict, limit: str | None, project
             for entry_name, entry in ((specs.get(role) or {}).get("argument_specs") or {}).items():
                 if entry_name != "main":
                     continue
-                options = entry.get("options") or {}
+                # A required option is one a playbook or a calling role passes (serving_bench_url), not the
+                # inventory: only the types and choices of what the host sets are checked here.
+                options = {n: {k: v for k, v in (o or {}).items() if k != "required"}
+                           for n, o in (entry.get("options") or {}).items()}
                 given = {n: values[n] for n in options if n in values and n in raw}
                 result = ArgumentSpecValidator(options).validate(given)
                 for error in result.errors:
