@@ -35,8 +35,11 @@ def role_names(root: Path = ROOT) -> list[str]:
 
 def prefixes(names=None) -> tuple[str, ...]:
     """Prefixes of the collection's variables (a name with one of them must be a known variable): the shared
-    one and each role's name."""
-    return tuple(sorted({SHARED_PREFIX} | {f"{name}_" for name in (role_names() if names is None else names)}))
+    one, each role's name, and a first word several roles share (triton_: triton_container, triton_server ...)."""
+    names = role_names() if names is None else list(names)
+    firsts = [name.split("_", 1)[0] for name in names]
+    shared = {f"{first}_" for first in firsts if firsts.count(first) > 1}
+    return tuple(sorted({SHARED_PREFIX} | shared | {f"{name}_" for name in names}))
 
 
 def _tasks(items):

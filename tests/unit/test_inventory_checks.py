@@ -43,6 +43,7 @@ def test_shared_variables_are_known_from_the_shared_roles_argument_spec():
 def test_prefixes_and_facts_come_from_the_roles_not_a_list():
     # Both were missed by the hand-kept lists: serving_bench's prefix, and facts set after the list was written.
     assert "serving_bench_" in checks.prefixes() and "triton_model_repo_" in checks.prefixes()
+    assert "triton_" in checks.prefixes(), "triton_http_port looks like ours: three roles are triton_*"
     facts = checks.published_facts()
     assert {"engine_build_held", "engine_build_forced", "triton_server_served", "trtllm_host",
             "trtllm_fleet_plan"} <= set(facts)
