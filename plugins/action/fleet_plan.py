@@ -46,8 +46,11 @@ class ActionModule(ActionBase):
                 "inventory": {name: values.get(name) for name in fleet_plan.INVENTORY_INPUTS},
             }
         try:
-            plan = fleet_plan.make_plan(hosts, groups, list(task_vars.get("ansible_play_hosts") or [me]),
-                                        serial=args["serial"])
+            # This batch of a rolling play (all of its hosts otherwise): a cluster member in another batch is
+            # absent, so the cluster is refused before its containers change.
+            plan = fleet_plan.make_plan(hosts, groups, list(task_vars.get("ansible_play_batch") or [me]),
+                                        serial=args["serial"],
+                                        play_hosts=list(task_vars.get("ansible_play_hosts_all") or [me]))
         except fleet_plan.PlanError as error:
             raise AnsibleActionFail(str(error)) from None
         result.update(changed=False, ansible_facts={"trtllm_fleet_plan": plan})

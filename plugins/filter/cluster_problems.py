@@ -14,7 +14,7 @@ author:
   - trtllm-deploy maintainers (@trtllm-deploy)
 description:
   - Returns a list of messages, empty when the cluster can start. Each member publishes its layout (part
-    C(cluster.layout) of its C(trtllm_host) fact, role trtllm, tasks/cluster_preflight.yml) and the fleet's plan
+    C(cluster.layout) of its C(trtllm_host) fact, role trtllm_cluster, tasks/preflight.yml) and the fleet's plan
     (M(trtllm.deploy.fleet_plan)) gathers them; a member without one did not answer the preflight.
   - The members must agree on tp_size, pp_size, the model, the engine's path, the ssh port, the interface and
     InfiniBand; have the same GPU count, whose sum is tp_size x pp_size; have clocks within O(max_clock_skew)

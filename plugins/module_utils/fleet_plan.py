@@ -40,11 +40,13 @@ PLAN = {
     "hosts": "GPU host -> present, cluster, rank0, serves, endpoint",
     "clusters": "name -> members (inventory order, rank 0 first), leader, absent, addresses, layouts, images, "
                 "public_key, host_keys",
-    "engines": "hosts (host -> action, key, source, round, peer, peer_address, files), transfers, rounds, builders; "
+    "engines": "hosts (host -> action, key, source, round, peer, files), transfers, rounds, builders; "
                "empty until every GPU host of the run published its engine",
+    "engines_waiting_for": "the GPU hosts of the run that have not published their engine yet",
     "balancers": "balancer -> socket, backend_group, endpoint, backends ([name, address, http_port, grpc_port]), "
                  "unpublished",
     "batches": "the deploy roll's batches of GPU hosts (trtllm_serial), as Ansible's serial makes them",
+    "split_clusters": "clusters whose members the roll's batches would split (refused by the cluster preflight)",
     "endpoints": "every endpoint a client or a monitor may reach: [host, kind, address, port]",
 }
 
@@ -53,9 +55,12 @@ class PlanError(ValueError):
     pass
 
 
-def make_plan(hosts: dict[str, dict], groups: dict[str, list], present: list[str], serial=None) -> dict:
+def make_plan(hosts: dict[str, dict], groups: dict[str, list], present: list[str], serial=None,
+              play_hosts: list[str] | None = None) -> dict:
     """`hosts` maps each inventory host to {"fact": its trtllm_host or {}, "inventory": INVENTORY_INPUTS' values};
-    `groups` is the inventory's groups; `present` the hosts of this run (ansible_play_hosts)."""
+    `groups` is the inventory's groups; `present` the hosts of this run's batch (ansible_play_batch: every host of
+    the play still in it, unless the play is rolling); `play_hosts` the play's hosts (ansible_play_hosts_all),
+    which the roll's batches are made of."""
     gpu_hosts = [host for host in groups.get(GPU_GROUP, []) if host in hosts]
     balancers = [host for host in groups.get(BALANCER_GROUP, []) if host in hosts]
     present_set = set(present)
@@ -124,15 +129,16 @@ def make_plan(hosts: dict[str, dict], groups: dict[str, list], present: list[str
                               "port": entry["endpoint"]["http_port"]})
 
     run_gpu_hosts = [host for host in present if host in plan_hosts]
+    waiting = [host for host in run_gpu_hosts if not fact(host).get("engine")]
     engines = {}
-    if run_gpu_hosts and all(fact(host).get("engine") for host in run_gpu_hosts):
+    if run_gpu_hosts and not waiting:
         engines = engine_plan({host: fact(host)["engine"] for host in run_gpu_hosts})
-        for entry in engines["hosts"].values():
-            peer = entry["peer"]
-            entry["peer_address"] = (plan_hosts[peer]["endpoint"] or {}).get("address") if peer else None
+    rolled = [host for host in (play_hosts or present) if host in plan_hosts]
 
-    return {"hosts": plan_hosts, "clusters": clusters, "engines": engines, "balancers": plan_balancers,
-            "batches": batches(run_gpu_hosts, serial), "endpoints": endpoints}
+    plan = {"hosts": plan_hosts, "clusters": clusters, "engines": engines, "engines_waiting_for": waiting,
+            "balancers": plan_balancers, "batches": batches(rolled, serial), "endpoints": endpoints}
+    plan["split_clusters"] = split_clusters(plan)
+    return plan
 
 
 def engine_plan(engines: dict[str, dict]) -> dict:
@@ -188,7 +194,8 @@ def batches(hosts: list[str], serial=None) -> list[list[str]]:
     them (the last repeated); None means all at once."""
     if not hosts:
         return []
-    sizes = serial if isinstance(serial, list) else [serial if serial not in (None, "") else "100%"]
+    # Ansible's serial 0 (or none) is one batch of every host.
+    sizes = serial if isinstance(serial, list) else [serial if serial not in (None, "", 0, "0") else "100%"]
     result, start, index = [], 0, 0
     while start < len(hosts):
         value = str(sizes[min(index, len(sizes) - 1)]).strip()

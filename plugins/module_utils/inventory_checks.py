@@ -23,7 +23,7 @@ from ansible_collections.trtllm.deploy.plugins.module_utils import engine_build,
 SHARED_PREFIX = "trtllm_"
 ROOT = Path(__file__).resolve().parents[2]
 SET_FACT = ("set_fact", "ansible.builtin.set_fact", "ansible.legacy.set_fact")
-NESTED = ("block", "rescue", "always")
+NESTED = ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks", "handlers")
 
 # Play keywords: templated before any host is chosen, so an inventory value is never seen.
 PLAY_KEYWORDS = {"trtllm_serial": "--serial", "trtllm_max_fail_percentage": "--max-fail-percentage"}
@@ -33,7 +33,8 @@ def role_names(root: Path = ROOT) -> list[str]:
     return sorted(path.name for path in (root / "roles").iterdir() if (path / "meta" / "argument_specs.yml").is_file())
 
 
-def prefixes(names=None) -> tuple[str, ...]:
+@functools.lru_cache(maxsize=4)
+def prefixes(names: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """Prefixes of the collection's variables (a name with one of them must be a known variable): the shared
     one, each role's name, and a first word several roles share (triton_: triton_container, triton_server ...)."""
     names = role_names() if names is None else list(names)
@@ -56,15 +57,19 @@ def published_facts(root: Path = ROOT) -> dict[str, str]:
     import yaml
 
     found = {name: "module fleet_plan (docs/architecture.md)" for name in fleet_plan.FACTS}
-    for path in sorted((root / "roles").glob("*/tasks/*.yml")):
-        role = path.parent.parent.name
+    for path in sorted((root / "plugins" / "modules").glob("*.py")):  # facts a module returns (gpu_facts)
+        for name in re.findall(r"ansible_facts=\{\"(\w+)\"", path.read_text()):
+            found.setdefault(name, f"module {path.stem}")
+    for path in sorted((root / "roles").glob("*/tasks/*.yml")) + sorted((root / "playbooks").glob("*.yml")):
+        role = path.parent.parent.name if path.parent.name == "tasks" else None
         for task in _tasks(yaml.safe_load(path.read_text()) or []):
             names = [task.get("register")]
             for key in SET_FACT:
                 if isinstance(task.get(key), dict):
                     names += [name for name in task[key] if name != "cacheable"]
             for name in filter(None, names):
-                found.setdefault(str(name), f"role {role} (roles/{role}/tasks/{path.name})")
+                found.setdefault(str(name), f"role {role} (roles/{role}/tasks/{path.name})" if role
+                                 else f"playbooks/{path.name}")
     return found
 
 

@@ -122,6 +122,10 @@ removed_leftover:
   description: Whether a container of the same name that a killed run left was removed first.
   returned: when it ran
   type: bool
+image_missing:
+  description: Whether Docker refused the run because the image is not on the host (with O(pull=never)).
+  returned: when it ran
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -157,10 +161,10 @@ def main() -> None:
     if not docker.path and not p["failed_when_rc"]:
         # As the command module answers for a missing executable: the caller judges (a probe on a bare host).
         module.exit_json(changed=False, failed=False, rc=127, stdout="", stderr="docker was not found on this host",
-                         argv=argv, seconds=0.0, removed_leftover=False)
+                         argv=argv, seconds=0.0, removed_leftover=False, image_missing=False)
     result = docker.oneshot(p["spec"], p["command"], name=p["name"], workdir=p["workdir"], pass_env=p["pass_env"],
                             pull=p["pull"])
-    missing = result.pop("image_missing")
+    missing = result["image_missing"]
     if result["rc"] != 0 and p["failed_when_rc"]:
         if missing:
             why = (f"the image {p['spec']['image']} is not on this host (pull {p['pull']}): role triton_container "

@@ -272,6 +272,11 @@ def main() -> None:
                                  f"({', '.join(sorted(mounts)) or 'none'})")
             return mapped
 
+        try:
+            docker_cli.run_argv(spec, name=options["container_name"])
+        except ValueError as err:
+            module.fail_json(msg=f"container: {err}")
+
         def run(command: list[str]):
             done = docker.oneshot(spec, command, name=options["container_name"])
             return done["rc"], done["stdout"], done["stderr"]

@@ -139,19 +139,20 @@ def test_a_balancer_gets_the_serving_hosts_of_its_backend_group_and_names_those_
     assert [e["host"] for e in plan["endpoints"] if e["kind"] == "triton"] == ["gpu-a", "gpu-c"]
 
 
-def test_engines_wait_for_every_host_of_the_run_and_name_each_receivers_peer_address():
+def test_engines_wait_for_every_host_of_the_run_and_name_those_that_did_not_publish():
     hosts = {name: host({"endpoint": endpoint(f"10.0.0.{i}")}) for i, name in enumerate(["h1", "h2", "h3"], 1)}
     groups = {"gpu_nodes": ["h1", "h2", "h3"]}
-    assert fp.make_plan(hosts, groups, ["h1", "h2"])["engines"] == {}
+    waiting = fp.make_plan(hosts, groups, ["h1", "h2"])
+    assert waiting["engines"] == {} and waiting["engines_waiting_for"] == ["h1", "h2"]
     for name in ("h1", "h2"):
         hosts[name]["fact"]["engine"] = {"key": "k", "current": name == "h2"}
     engines = fp.make_plan(hosts, groups, ["h1", "h2"])["engines"]  # h3 is not in the run
     assert engines["builders"] == {} and set(engines["hosts"]) == {"h1", "h2"}
-    assert engines["hosts"]["h1"] | {"files": None} == {"action": "receive", "key": "k", "source": "h2", "round": 1,
-                                                         "peer": "h2", "peer_address": "10.0.0.2", "files": None}
+    assert engines["hosts"]["h1"] == {"action": "receive", "key": "k", "source": "h2", "round": 1, "peer": "h2",
+                                      "files": None}
 
 
-@pytest.mark.parametrize("serial, sizes", [(None, [5]), ("100%", [5]), (2, [2, 2, 1]), ("40%", [2, 2, 1]),
+@pytest.mark.parametrize("serial, sizes", [(None, [5]), ("100%", [5]), (0, [5]), (2, [2, 2, 1]), ("40%", [2, 2, 1]),
                                            ("10%", [1, 1, 1, 1, 1]), ([1, "50%"], [1, 2, 2]), ("1", [1] * 5)])
 def test_the_rolls_batches_follow_ansibles_serial(serial, sizes):
     names = [f"h{i}" for i in range(5)]
@@ -159,11 +160,15 @@ def test_the_rolls_batches_follow_ansibles_serial(serial, sizes):
     assert [len(batch) for batch in batches] == sizes and sum(batches, []) == names
 
 
-def test_a_roll_that_splits_a_cluster_is_named():
+def test_a_roll_that_splits_a_cluster_is_named_and_a_batch_leaves_the_others_absent():
     hosts = {name: host(trtllm_cluster="c1" if name in ("h1", "h2") else "") for name in ("h0", "h1", "h2")}
     groups = {"gpu_nodes": ["h0", "h1", "h2"]}
-    assert fp.split_clusters(fp.make_plan(hosts, groups, ["h0", "h1", "h2"], serial=2)) == ["c1"]
-    assert fp.split_clusters(fp.make_plan(hosts, groups, ["h0", "h1", "h2"], serial=[1, 2])) == []
+    every = ["h0", "h1", "h2"]
+    assert fp.make_plan(hosts, groups, every, serial=2)["split_clusters"] == ["c1"]
+    assert fp.make_plan(hosts, groups, every, serial=[1, 2])["split_clusters"] == []
+    # The second batch of serial 2 is h2 alone: the batches are the play's, its member h1 is absent from it.
+    batch = fp.make_plan(hosts, groups, ["h2"], serial=2, play_hosts=every)
+    assert batch["batches"] == [["h0", "h1"], ["h2"]] and batch["clusters"]["c1"]["absent"] == ["h1"]
 
 
 def fleet_of_50():

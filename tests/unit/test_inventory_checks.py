@@ -46,7 +46,8 @@ def test_prefixes_and_facts_come_from_the_roles_not_a_list():
     assert "triton_" in checks.prefixes(), "triton_http_port looks like ours: three roles are triton_*"
     facts = checks.published_facts()
     assert {"engine_build_held", "engine_build_forced", "triton_server_served", "trtllm_host",
-            "trtllm_fleet_plan"} <= set(facts)
+            "trtllm_fleet_plan", "trtllm_gpus", "trtllm_preflight_passed"} <= set(facts)
+    assert facts["trtllm_gpus"] == "module gpu_facts" and facts["trtllm_preflight_passed"] == "playbooks/preflight.yml"
     assert facts["engine_build_held"] == "role engine_build (roles/engine_build/tasks/key.yml)"
     refused = checks.unknown_variable_problems(["serving_bench_concurency", "engine_build_held"], KNOWN,
                                                {name: where for name, where in facts.items()})
