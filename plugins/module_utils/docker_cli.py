@@ -104,7 +104,7 @@ class DockerCLI:
 
     def remove(self, name: str) -> bool:
         """Remove the container, running or not; True when there was one."""
-        rc, _, err = self._run(["rm", "--force", name])
+        rc, _, _ = self._run(["rm", "--force", name])
         return rc == 0
 
     def oneshot(self, spec: dict, command: list[str], name: str | None = None, workdir: str | None = None,

@@ -190,15 +190,13 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
 # --- 3. Docker ----------------------------------------------------------------------------------------------------
 
 def _runs_docker(args) -> str | None:
-    """What a command/shell task runs, when it is docker (directly or through the filter oneshot_argv)."""
+    """What a command/shell task runs, when it is docker."""
     if isinstance(args, dict):
         args = args.get("argv", args.get("cmd", args.get("_raw_params")))
     if isinstance(args, list):
         args = " ".join(str(arg) for arg in args)
     if not isinstance(args, str):
         return None
-    if "oneshot_argv" in args:
-        return "docker run --rm (oneshot_argv)"
     words = args.split()
     return " ".join(words[:2]) if words and Path(words[0].strip("'\"")).name == "docker" else None
 
